@@ -1,0 +1,159 @@
+//! Property tests of the decoder: any bytes give an event or a reason (never a
+//! panic), and every valid event survives encode → decode unchanged.
+
+use dvc_events::{
+    ApplicantType, Channel, DossierEvent, Event, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus, Place,
+    Rating, ServiceLevel, Status, Stream,
+};
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+use time::{OffsetDateTime, UtcOffset};
+
+fn timestamp() -> impl Strategy<Value = OffsetDateTime> {
+    // 2000-01-01 .. 2099-12-30 UTC, whole seconds or milliseconds, offsets -12h..+14h by quarter hours.
+    (946_684_800i64..4_102_358_400, 0u32..1000, prop::bool::ANY, -48i32..=56).prop_map(|(secs, ms, frac, q)| {
+        let t = OffsetDateTime::from_unix_timestamp(secs).unwrap()
+            + time::Duration::milliseconds(if frac { i64::from(ms) } else { 0 });
+        t.to_offset(UtcOffset::from_whole_seconds(q * 900).unwrap())
+    })
+}
+
+fn id() -> impl Strategy<Value = String> {
+    "[\\PC]{1,64}"
+}
+
+fn place() -> impl Strategy<Value = Place> {
+    ("[0-9]\\.[0-9]{6}", id(), "[GH][0-9]{2}").prop_map(|(procedure_code, agency_code, authority_code)| Place {
+        procedure_code,
+        agency_code,
+        authority_code,
+    })
+}
+
+fn extra() -> impl Strategy<Value = Map<String, Value>> {
+    prop::collection::btree_map("x_[a-z]{1,8}", any::<i32>().prop_map(Value::from), 0..3)
+        .prop_map(|m| m.into_iter().collect())
+}
+
+fn dossier() -> impl Strategy<Value = DossierEvent> {
+    (
+        (id(), id(), prop::sample::select(Status::ALL.to_vec()), timestamp(), place()),
+        (
+            prop::sample::select(vec![ServiceLevel::FullOnline, ServiceLevel::PartialOnline, ServiceLevel::Offline]),
+            prop::sample::select(vec![Channel::InPerson, Channel::Online, Channel::Postal]),
+            prop::option::of(timestamp()),
+            prop::option::of(timestamp()),
+            prop::option::of(prop::sample::select(vec![ApplicantType::Citizen, ApplicantType::Business])),
+            prop::option::of("[0-9]{12}"),
+        ),
+        (
+            prop::option::of(any::<bool>()),
+            prop::option::of(any::<bool>()),
+            prop::option::of(any::<bool>()),
+            prop::option::of(0u64..=dvc_events::MAX_SAFE_INTEGER),
+            prop::option::of("[a-z0-9-]{0,16}"),
+            extra(),
+        ),
+    )
+        .prop_map(
+            |(
+                (event_id, dossier_id, status, occurred_at, place),
+                (service_level, channel, received_at, due_at, applicant_type, applicant_id),
+                (vneid_verified, digitized, result_digitized, fee_vnd, source_system, extra),
+            )| DossierEvent {
+                schema_version: 1,
+                event_id,
+                dossier_id,
+                status,
+                occurred_at,
+                place,
+                service_level,
+                channel,
+                received_at,
+                due_at,
+                applicant_type,
+                applicant_id,
+                vneid_verified,
+                digitized,
+                result_digitized,
+                fee_vnd,
+                source_system,
+                extra,
+            },
+        )
+}
+
+fn payment() -> impl Strategy<Value = PaymentEvent> {
+    (
+        id(),
+        id(),
+        id(),
+        prop::sample::select(vec![PaymentStatus::Succeeded, PaymentStatus::Failed, PaymentStatus::Refunded]),
+        timestamp(),
+        0u64..=dvc_events::MAX_SAFE_INTEGER,
+        prop::sample::select(vec![PaymentMethod::NationalPlatform, PaymentMethod::LocalGateway, PaymentMethod::Offline]),
+        place(),
+        extra(),
+    )
+        .prop_map(|(event_id, payment_id, dossier_id, status, occurred_at, amount_vnd, method, place, extra)| {
+            PaymentEvent { schema_version: 1, event_id, payment_id, dossier_id, status, occurred_at, amount_vnd, method, place, extra }
+        })
+}
+
+fn feedback() -> impl Strategy<Value = FeedbackEvent> {
+    (id(), id(), timestamp(), place(), prop::sample::select(vec![Rating::Satisfied, Rating::Neutral, Rating::Unsatisfied]), extra())
+        .prop_map(|(event_id, dossier_id, occurred_at, place, rating, extra)| FeedbackEvent {
+            schema_version: 1,
+            event_id,
+            dossier_id,
+            occurred_at,
+            place,
+            rating,
+            extra,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn any_bytes_decode_or_explain(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        for s in Stream::ALL {
+            if let Err(e) = Event::decode(s, &bytes) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn any_json_object_decodes_or_names_a_field(obj in prop::collection::btree_map(
+        prop::sample::select(vec!["schema_version", "event_id", "dossier_id", "status", "occurred_at", "rating", "x"]),
+        prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), any::<i64>().prop_map(Value::from),
+                    any::<f64>().prop_map(Value::from), "\\PC{0,70}".prop_map(Value::from)],
+        0..8,
+    )) {
+        let bytes = serde_json::to_vec(&obj).unwrap();
+        for s in Stream::ALL {
+            let err = Event::decode(s, &bytes).expect_err("these objects always lack fields");
+            prop_assert!(err.field_name().is_some(), "{}", err);
+        }
+    }
+
+    #[test]
+    fn dossier_events_round_trip(e in dossier()) {
+        let bytes = serde_json::to_vec(&e).unwrap();
+        prop_assert_eq!(DossierEvent::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn payment_events_round_trip(e in payment()) {
+        let bytes = serde_json::to_vec(&e).unwrap();
+        prop_assert_eq!(PaymentEvent::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn feedback_events_round_trip(e in feedback()) {
+        let bytes = serde_json::to_vec(&e).unwrap();
+        prop_assert_eq!(FeedbackEvent::decode(&bytes).unwrap(), e);
+    }
+}
