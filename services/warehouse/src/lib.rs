@@ -1,1 +1,11 @@
-pub fn x(){}
+//! DVC Pulse's ClickHouse side: how services connect (one set of flags for
+//! all), which errors are worth retrying, and the migrate step that applies
+//! `schemas/clickhouse/*.sql` in order.
+
+mod config;
+mod errors;
+mod migrate;
+
+pub use config::ClickHouseArgs;
+pub use errors::{Retry, classify};
+pub use migrate::{Migration, ServerVersion, migrate, migrations};

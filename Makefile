@@ -1,0 +1,59 @@
+# DVC Pulse: `make demo` runs the pipeline locally, `make test` runs every test.
+# Everything installs itself on first use (deploy/local/install.sh).
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+export DVC_BIN_DIR ?= $(CURDIR)/target/release
+
+.PHONY: help deps build up down clean status demo test test-unit test-e2e test-python lint fmt bench fuzz
+
+help:
+	@echo "make demo     start the local stack and show sample traffic arriving in ClickHouse"
+	@echo "make test     lint, unit, property and end-to-end tests (brings the stack up)"
+	@echo "make up/down  start/stop the local stack (data stays in .local/); make clean removes it"
+	@echo "make bench    benchmarks, results in bench/results/"
+
+deps:
+	deploy/local/install.sh
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+up: deps build
+	deploy/local/stack.sh up
+
+down:
+	deploy/local/stack.sh down
+
+clean:
+	deploy/local/stack.sh clean
+
+status:
+	deploy/local/stack.sh status
+
+demo: up
+	deploy/local/demo.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+test-unit:
+	$(CARGO) test --release --workspace --lib --bins --test decoder_cases --test properties
+
+test-python: deps build
+	$(PYTHON) -m pytest -q schemas/tests tests/python
+
+# End-to-end tests need the stack; each test makes its own topics and database.
+test-e2e: up
+	$(CARGO) test --release --workspace --test '*'
+
+test: deps lint up
+	$(CARGO) test --release --workspace
+	$(PYTHON) -m pytest -q schemas/tests tests/python
+
+bench: up
+	bench/run.sh

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the local stack, the tests and the benchmarks need, skipping
+# whatever is already there: Debian's ClickHouse, the tansu broker (built from
+# crates.io, about 10 minutes the first time), and the Python packages of
+# tests/requirements.txt. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+TANSU_VERSION=0.6.0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_install() {
+    if [ -z "${APT_UPDATED:-}" ]; then
+        $SUDO apt-get update -q
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@"
+}
+
+if ! command -v clickhouse-server >/dev/null || ! command -v clickhouse-client >/dev/null; then
+    echo "install: ClickHouse server (Debian package)"
+    apt_install clickhouse-server clickhouse-client
+fi
+
+if [ "$(tansu --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]; then
+    echo "install: tansu $TANSU_VERSION (cargo install; about 10 minutes on 2 cores)"
+    cargo install tansu --version "$TANSU_VERSION" --locked --features libsql,dynostore
+fi
+
+if ! python3 -c 'import pytest, jsonschema, rfc3339_validator, chdb, confluent_kafka' 2>/dev/null; then
+    echo "install: Python packages of tests/requirements.txt"
+    python3 -m pip install -q -r tests/requirements.txt
+fi

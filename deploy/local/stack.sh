@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The local stack of CONTRACT.md §7, on loopback:
+#   tansu (Kafka API)  127.0.0.1:9092   SQLite storage under .local/tansu
+#   ClickHouse         127.0.0.1:8123 (HTTP), 127.0.0.1:9000 (native), data under .local/clickhouse
+#   dvc-ingest         metrics on 127.0.0.1:9464
+# Usage: stack.sh up | down | clean | status
+# `up` is idempotent and returns once every part answers; `down` stops only
+# the processes this script started (by pid file under .local/run).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+LOCAL="$ROOT/.local"
+RUN="$LOCAL/run"
+LOGS="$LOCAL/logs"
+BIN="${DVC_BIN_DIR:-$ROOT/target/release}"
+PARTITIONS="${DVC_PARTITIONS:-4}"
+TOPICS="dvc.dossier-events.v1 dvc.payment-events.v1 dvc.feedback-events.v1 dvc.dead-letter.v1"
+export DVC_CLICKHOUSE_DATABASE="${DVC_CLICKHOUSE_DATABASE:-dvc}"
+
+log() { echo "stack: $*"; }
+
+running() { # name -> true if its pid file names a live process
+    local pidfile="$RUN/$1.pid"
+    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # description, seconds, command...
+    local what="$1" secs="$2"; shift 2
+    for _ in $(seq $((secs * 5))); do
+        if "$@"; then return 0; fi
+        sleep 0.2
+    done
+    log "$what did not come up within ${secs}s; see $LOGS"
+    return 1
+}
+
+start() { # name, command... (runs in the background, logs to .local/logs/NAME.log)
+    local name="$1"; shift
+    if running "$name"; then log "$name already running (pid $(cat "$RUN/$name.pid"))"; return 0; fi
+    nohup "$@" >"$LOGS/$name.log" 2>&1 &
+    echo $! >"$RUN/$name.pid"
+    log "$name started (pid $!), log $LOGS/$name.log"
+}
+
+stop() { # name: TERM, then KILL after 30 s
+    local pidfile="$RUN/$1.pid"
+    running "$1" || { rm -f "$pidfile"; return 0; }
+    local pid; pid="$(cat "$pidfile")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then log "$1 ignored SIGTERM for 30s, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+    rm -f "$pidfile"
+    log "$1 stopped"
+}
+
+clickhouse_ready() { [ "$(curl -s --max-time 2 http://127.0.0.1:8123/ping)" = "Ok." ]; }
+
+local_key() { # the local HMAC key for applicant IDs; generated once, never used outside this machine
+    local key="$LOCAL/secrets/applicant-hmac.key"
+    if [ ! -s "$key" ]; then
+        mkdir -p "$LOCAL/secrets" && chmod 700 "$LOCAL/secrets"
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key"
+        chmod 600 "$key"
+    fi
+    echo "$key"
+}
+
+up() {
+    mkdir -p "$RUN" "$LOGS" "$LOCAL/clickhouse" "$LOCAL/tansu"
+    if ! running clickhouse && port_open 8123; then
+        log "something else already listens on 127.0.0.1:8123; stop it or run with its own ports"; exit 1
+    fi
+    start clickhouse clickhouse-server --config-file="$ROOT/deploy/local/clickhouse/config.xml" -- \
+        --path="$LOCAL/clickhouse/data/" --tmp_path="$LOCAL/clickhouse/tmp/" \
+        --user_files_path="$LOCAL/clickhouse/user_files/" --format_schema_path="$LOCAL/clickhouse/format_schemas/" \
+        --logger.log="$LOGS/clickhouse-server.log" --logger.errorlog="$LOGS/clickhouse-server.err.log"
+    if ! running tansu && port_open 9092; then
+        log "something else already listens on 127.0.0.1:9092; stop it first"; exit 1
+    fi
+    # tansu resolves sqlite:// paths against its working directory.
+    start tansu bash -c 'cd "$1" && exec tansu broker --listener-url tcp://127.0.0.1:9092 \
+        --advertised-listener-url tcp://127.0.0.1:9092 --storage-engine sqlite://tansu.db' tansu "$LOCAL/tansu"
+    wait_for ClickHouse 60 clickhouse_ready
+    wait_for tansu 30 port_open 9092
+    for topic in $TOPICS; do
+        out="$(tansu topic create --broker tcp://127.0.0.1:9092 --partitions "$PARTITIONS" "$topic" 2>&1)" \
+            || grep -q "already exists" <<<"$out" || { log "creating $topic failed: $out"; exit 1; }
+    done
+    log "topics ready: $TOPICS"
+    "$BIN/dvc-migrate"
+    DVC_APPLICANT_KEY_FILE="$(local_key)" start ingest "$BIN/dvc-ingest"
+    wait_for dvc-ingest 30 port_open 9464
+    log "up: Kafka 127.0.0.1:9092, ClickHouse 127.0.0.1:8123 (database $DVC_CLICKHOUSE_DATABASE), ingest metrics http://127.0.0.1:9464/metrics"
+}
+
+down() {
+    stop ingest
+    stop tansu
+    stop clickhouse
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    clean) down; rm -rf "$LOCAL"; log "removed $LOCAL" ;;
+    status) for s in clickhouse tansu ingest; do running "$s" && echo "$s: running" || echo "$s: stopped"; done ;;
+    *) echo "usage: $0 up|down|clean|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,342 @@
+//! The Kafka side: one poll thread owns the consumer, hands records to the
+//! partition tasks, pauses partitions whose queue is full, and commits the
+//! offsets the tasks report.
+//!
+//! Exactly-once hinges on rebalances, handled here:
+//! - On assignment, each partition starts at max(committed offset, highest
+//!   offset stored in ClickHouse + 1): rows that reached ClickHouse are never
+//!   read again, even when the crash came before the commit; records that
+//!   were only dead-lettered are covered by the commit.
+//! - On revocation, the partition tasks write what they hold and report their
+//!   offsets, which are committed synchronously before the partitions go;
+//!   a task that cannot finish within the revoke timeout is aborted, and its
+//!   records are read again by the next owner.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use dvc_events::Stream;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::task::JoinHandle;
+
+use crate::metrics::PartitionLabel;
+use crate::partition::{self, Record};
+use crate::{Commit, Shared};
+
+pub struct IngestContext {
+    shared: Arc<Shared>,
+    runtime: Handle,
+    state: Mutex<State>,
+}
+
+struct State {
+    assigned: HashMap<(Stream, i32), Assigned>,
+    commits: Receiver<Commit>,
+}
+
+/// A partition this instance owns.
+struct Assigned {
+    topic: Arc<str>,
+    queue: tokio::sync::mpsc::Sender<Record>,
+    task: JoinHandle<()>,
+    /// Records polled while the queue was full, in offset order.
+    stash: VecDeque<Record>,
+}
+
+pub type IngestConsumer = BaseConsumer<IngestContext>;
+
+pub fn create(shared: Arc<Shared>, runtime: Handle, commits: Receiver<Commit>) -> anyhow::Result<IngestConsumer> {
+    let config = &shared.config;
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("partition.assignment.strategy", "roundrobin")
+        .set("session.timeout.ms", "45000")
+        .set("queued.max.messages.kbytes", "32768")
+        .set("statistics.interval.ms", "5000");
+    for (key, value) in &config.kafka_options {
+        client.set(key, value);
+    }
+    let topics: Vec<&str> = Stream::ALL.iter().map(|s| config.topic(*s)).collect();
+    let context = IngestContext {
+        shared: shared.clone(),
+        runtime,
+        state: Mutex::new(State { assigned: HashMap::new(), commits }),
+    };
+    let consumer: IngestConsumer = client.create_with_context(context)?;
+    consumer.subscribe(&topics)?;
+    tracing::info!(brokers = %config.brokers, group = %config.group, ?topics, "subscribed");
+    Ok(consumer)
+}
+
+/// Runs until the stop token fires, then writes what the partitions hold,
+/// commits, and leaves the group.
+pub fn poll_loop(consumer: IngestConsumer) {
+    let ctx = consumer.context();
+    let stop = ctx.shared.stop.clone();
+    while !stop.is_cancelled() {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => ctx.route(&consumer, &message),
+            Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries by itself"),
+            None => {}
+        }
+        ctx.drain_stashes(&consumer);
+        ctx.commit_reported(&consumer, CommitMode::Async);
+    }
+    tracing::info!("stopping: writing the last batches");
+    ctx.release_all(&consumer, ctx.shared.config.shutdown_timeout());
+    consumer.unsubscribe();
+}
+
+impl IngestContext {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state is only touched from the poll thread; a poisoned lock
+        // means a panic there, and the data is still consistent.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn route(&self, consumer: &IngestConsumer, message: &rdkafka::message::BorrowedMessage<'_>) {
+        let Some(stream) = self.shared.config.stream_of(message.topic()) else {
+            return;
+        };
+        let record = Record {
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+        };
+        let mut state = self.state();
+        let Some(assigned) = state.assigned.get_mut(&(stream, message.partition())) else {
+            return; // revoked meanwhile: the next owner reads it again
+        };
+        if !assigned.stash.is_empty() {
+            assigned.stash.push_back(record);
+            return;
+        }
+        match assigned.queue.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(record)) => {
+                assigned.stash.push_back(record);
+                self.set_paused(consumer, &assigned.topic, message.partition(), true);
+            }
+            // The task ended on a fatal error; the stop token is set.
+            Err(TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn drain_stashes(&self, consumer: &IngestConsumer) {
+        let mut state = self.state();
+        for ((_, partition), assigned) in state.assigned.iter_mut() {
+            if assigned.stash.is_empty() {
+                continue;
+            }
+            while let Some(record) = assigned.stash.pop_front() {
+                match assigned.queue.try_send(record) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(record) | TrySendError::Closed(record)) => {
+                        assigned.stash.push_front(record);
+                        break;
+                    }
+                }
+            }
+            if assigned.stash.is_empty() {
+                self.set_paused(consumer, &assigned.topic, *partition, false);
+            }
+        }
+    }
+
+    fn set_paused(&self, consumer: &IngestConsumer, topic: &str, partition: i32, paused: bool) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        let result = if paused { consumer.pause(&tpl) } else { consumer.resume(&tpl) };
+        match result {
+            Ok(()) if paused => {
+                self.shared.metrics.paused_partitions.inc();
+                tracing::debug!(topic, partition, "paused: its batch is not written yet");
+            }
+            Ok(()) => {
+                self.shared.metrics.paused_partitions.dec();
+                tracing::debug!(topic, partition, "resumed");
+            }
+            Err(e) => tracing::warn!(topic, partition, paused, error = %e, "pause/resume failed"),
+        }
+    }
+
+    /// Commits the offsets the partition tasks reported since the last call.
+    fn commit_reported(&self, consumer: &IngestConsumer, mode: CommitMode) {
+        let mut latest: HashMap<(Arc<str>, i32), i64> = HashMap::new();
+        for c in self.state().commits.try_iter() {
+            let next = latest.entry((c.topic, c.partition)).or_insert(c.next_offset);
+            *next = (*next).max(c.next_offset);
+        }
+        if latest.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in &latest {
+            if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
+                tracing::warn!(%topic, partition, error = %e, "bad offset to commit");
+            }
+        }
+        if let Err(e) = consumer.commit(&tpl, mode) {
+            // Not fatal: ClickHouse holds the position for inserted rows.
+            tracing::warn!(error = %e, "offset commit failed; the next commit covers it");
+        }
+    }
+
+    fn assign(&self, consumer: &IngestConsumer, offered: &TopicPartitionList) {
+        let committed = match consumer.committed_offsets(offered.clone(), Duration::from_secs(10)) {
+            Ok(tpl) => tpl,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed offsets; resuming from ClickHouse alone");
+                TopicPartitionList::new()
+            }
+        };
+        let mut start = TopicPartitionList::new();
+        let mut spawned = Vec::new();
+        for stream in Stream::ALL {
+            let topic = self.shared.config.topic(stream);
+            let partitions: Vec<i32> = offered
+                .elements_for_topic(topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            if partitions.is_empty() {
+                continue;
+            }
+            let Some(stored) = self.stored_offsets(stream, topic) else {
+                return; // stopping
+            };
+            let topic: Arc<str> = Arc::from(topic);
+            for partition in partitions {
+                let committed = committed
+                    .find_partition(&topic, partition)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(n) => Some(n),
+                        _ => None,
+                    });
+                let after_stored = u32::try_from(partition)
+                    .ok()
+                    .and_then(|p| stored.get(&p))
+                    .and_then(|max| i64::try_from(*max).ok())
+                    .map(|max| max + 1);
+                let offset = match committed.max(after_stored) {
+                    Some(n) => Offset::Offset(n),
+                    None => Offset::Beginning,
+                };
+                tracing::info!(topic = %topic, partition, ?committed, ?after_stored, ?offset, "assigned");
+                if let Err(e) = start.add_partition_offset(&topic, partition, offset) {
+                    tracing::error!(topic = %topic, partition, error = %e, "cannot set the start offset");
+                    continue;
+                }
+                spawned.push((stream, topic.clone(), partition));
+            }
+        }
+        if let Err(e) = consumer.assign(&start) {
+            tracing::error!(error = %e, "assign failed");
+            return;
+        }
+        let mut state = self.state();
+        for (stream, topic, partition) in spawned {
+            let (queue, task) = partition::spawn(self.shared.clone(), &self.runtime, stream, topic.clone(), partition);
+            state.assigned.insert((stream, partition), Assigned { topic, queue, task, stash: VecDeque::new() });
+        }
+    }
+
+    /// The highest stored offsets of `topic`, waiting out a ClickHouse outage.
+    /// `None` if the service stops meanwhile.
+    fn stored_offsets(&self, stream: Stream, topic: &str) -> Option<HashMap<u32, u64>> {
+        let table = crate::rows::table_of(stream);
+        let mut attempt = 0;
+        loop {
+            let result = self.runtime.block_on(async {
+                tokio::select! {
+                    r = self.shared.writer.stored_offsets(table, topic) => Some(r),
+                    () = self.shared.stop.cancelled() => None,
+                }
+            })?;
+            match result {
+                Ok(stored) => return Some(stored),
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(topic, error = %e, attempt,
+                        "cannot read stored offsets from ClickHouse; the partitions wait until it answers");
+                    std::thread::sleep(self.shared.backoff.delay(attempt));
+                }
+            }
+        }
+    }
+
+    /// Closes every partition queue, waits (up to `timeout`) for the tasks
+    /// to write what they hold, and commits their offsets synchronously.
+    fn release_all(&self, consumer: &IngestConsumer, timeout: Duration) {
+        let assigned: Vec<Assigned> = self.state().assigned.drain().map(|(_, a)| a).collect();
+        if assigned.is_empty() {
+            return;
+        }
+        let paused = assigned.iter().filter(|a| !a.stash.is_empty()).count();
+        self.shared.metrics.paused_partitions.dec_by(paused as i64);
+        let tasks: Vec<JoinHandle<()>> = assigned.into_iter().map(|a| a.task).collect();
+        self.runtime.block_on(async {
+            let deadline = tokio::time::Instant::now() + timeout;
+            for mut task in tasks {
+                if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                    tracing::warn!(timeout_ms = timeout.as_millis() as u64,
+                        "a partition did not finish its batch in time; its records will be read again");
+                    task.abort();
+                }
+            }
+        });
+        self.commit_reported(consumer, CommitMode::Sync);
+    }
+}
+
+impl ClientContext for IngestContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                let label = PartitionLabel { topic: topic.clone(), partition: u32::try_from(*partition).unwrap_or(0) };
+                self.shared.metrics.lag.get_or_create(&label).set(p.consumer_lag);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn rebalance(&self, consumer: &IngestConsumer, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            other => {
+                if other != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    tracing::error!(error = ?other, "rebalance error; releasing all partitions");
+                }
+                self.release_all(consumer, self.shared.config.revoke_timeout());
+                if let Err(e) = consumer.unassign() {
+                    tracing::warn!(error = %e, "unassign failed");
+                }
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, partitions = offsets.count(), "offset commit failed");
+        }
+    }
+}

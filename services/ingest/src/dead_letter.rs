@@ -1,0 +1,115 @@
+//! The dead-letter topic: a rejected record goes there unchanged (key and
+//! value as received) with the reason and its source in headers
+//! (CONTRACT.md §1). Sends are acknowledged before the source offset can be
+//! committed, so a rejection is never lost; after a crash it may be sent
+//! twice (at-least-once). The value may hold an applicant ID in clear, so the
+//! topic needs the same access control as the source topics.
+
+use std::time::Duration;
+
+use dvc_events::topics::headers;
+use rdkafka::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::metrics::{Metrics, TopicLabel};
+use crate::retry::Backoff;
+
+/// One rejected record.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub reason: String,
+}
+
+#[derive(Clone)]
+pub struct DeadLetters {
+    producer: FutureProducer,
+    topic: String,
+    metrics: Metrics,
+    backoff: Backoff,
+}
+
+impl DeadLetters {
+    pub fn new(brokers: &str, topic: &str, metrics: Metrics, backoff: Backoff) -> anyhow::Result<DeadLetters> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(DeadLetters { producer, topic: topic.to_owned(), metrics, backoff })
+    }
+
+    /// Sends every record and waits for all acknowledgements, retrying
+    /// failed sends until they succeed.
+    pub async fn send_all(&self, label: &TopicLabel, source_partition: i32, records: &[Rejected]) {
+        let mut pending: Vec<&Rejected> = records.iter().collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            // Enqueue everything first, then wait: the sends travel together.
+            let deliveries: Vec<_> = pending
+                .iter()
+                .map(|r| (*r, self.enqueue(&label.topic, source_partition, r)))
+                .collect();
+            let mut failed = Vec::new();
+            for (record, delivery) in deliveries {
+                let outcome = match delivery {
+                    Ok(future) => match future.await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err((e, _))) => Err(e.to_string()),
+                        Err(_) => Err("producer dropped the delivery".to_owned()),
+                    },
+                    Err(e) => Err(e),
+                };
+                if let Err(error) = outcome {
+                    tracing::warn!(topic = %label.topic, partition = source_partition, offset = record.offset, %error,
+                        "dead letter not acknowledged; retrying before the offset is committed");
+                    failed.push(record);
+                }
+            }
+            self.metrics.dead_lettered.get_or_create(label).inc_by((pending.len() - failed.len()) as u64);
+            pending = failed;
+            if !pending.is_empty() {
+                attempt += 1;
+                self.metrics.retries.get_or_create(label).inc_by(pending.len() as u64);
+                tokio::time::sleep(self.backoff.delay(attempt)).await;
+            }
+        }
+    }
+
+    fn enqueue(
+        &self,
+        source_topic: &str,
+        source_partition: i32,
+        r: &Rejected,
+    ) -> Result<rdkafka::producer::DeliveryFuture, String> {
+        let partition = source_partition.to_string();
+        let offset = r.offset.to_string();
+        let headers = OwnedHeaders::new_with_capacity(4)
+            .insert(Header { key: headers::ERROR, value: Some(r.reason.as_str()) })
+            .insert(Header { key: headers::SOURCE_TOPIC, value: Some(source_topic) })
+            .insert(Header { key: headers::SOURCE_PARTITION, value: Some(partition.as_str()) })
+            .insert(Header { key: headers::SOURCE_OFFSET, value: Some(offset.as_str()) });
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = &r.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(payload) = &r.payload {
+            record = record.payload(payload.as_slice());
+        }
+        self.producer
+            .send_result(record)
+            .map_err(|(e, _)| format!("cannot enqueue: {e}"))
+    }
+
+    /// Waits for queued sends (at shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        use rdkafka::producer::Producer;
+        if let Err(e) = self.producer.flush(timeout) {
+            tracing::warn!(error = %e, "dead-letter producer did not flush");
+        }
+    }
+}

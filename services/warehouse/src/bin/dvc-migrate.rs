@@ -1,0 +1,39 @@
+//! Applies the ClickHouse migrations, or prints them (`--print`) for other
+//! tools, such as the test that runs them on current ClickHouse in chDB.
+
+use anyhow::Result;
+use clap::Parser;
+use dvc_warehouse::{ClickHouseArgs, migrate, migrations};
+
+/// Create or upgrade the DVC Pulse tables in ClickHouse.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    clickhouse: ClickHouseArgs,
+    /// Print the migrations as JSON ([{version, name, statements}]) and exit.
+    #[arg(long)]
+    print: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let cli = Cli::parse();
+    if cli.print {
+        let out: Vec<_> = migrations()?
+            .iter()
+            .map(|m| serde_json::json!({"version": m.version, "name": m.name, "statements": m.statements()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let applied = migrate(&cli.clickhouse.server_client(), &cli.clickhouse.database).await?;
+    println!(
+        "database {}: {} migration(s) applied{}",
+        cli.clickhouse.database,
+        applied.len(),
+        if applied.is_empty() { ", already up to date" } else { "" }
+    );
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Connection flags shared by every service that talks to ClickHouse.
+
+use clickhouse::Client;
+
+/// Where ClickHouse is. Defaults are the local stack of `make up`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClickHouseArgs {
+    /// ClickHouse HTTP endpoint.
+    #[arg(long = "clickhouse-url", env = "DVC_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+    pub url: String,
+    /// ClickHouse user.
+    #[arg(long = "clickhouse-user", env = "DVC_CLICKHOUSE_USER", default_value = "default")]
+    pub user: String,
+    /// ClickHouse password (prefer the environment variable over the flag).
+    #[arg(
+        long = "clickhouse-password",
+        env = "DVC_CLICKHOUSE_PASSWORD",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub password: String,
+    /// Database holding the DVC Pulse tables.
+    #[arg(long = "clickhouse-database", env = "DVC_CLICKHOUSE_DATABASE", default_value = "dvc")]
+    pub database: String,
+}
+
+impl ClickHouseArgs {
+    /// A client for the DVC Pulse database. Validation is off: it relies on
+    /// `RowBinaryWithNamesAndTypes`, which ClickHouse 18.16 lacks; the row
+    /// types are checked against the real schema by the end-to-end tests.
+    pub fn client(&self) -> Client {
+        self.server_client().with_database(&self.database)
+    }
+
+    /// A client with no database selected (to create it).
+    pub fn server_client(&self) -> Client {
+        Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+            .with_validation(false)
+    }
+
+    /// The same server with another database (tests use one each).
+    pub fn with_database(&self, database: impl Into<String>) -> ClickHouseArgs {
+        ClickHouseArgs {
+            database: database.into(),
+            ..self.clone()
+        }
+    }
+}
+
+impl Default for ClickHouseArgs {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            ch: ClickHouseArgs,
+        }
+        // Only defaults and environment variables: nothing to fail on.
+        Defaults::parse_from(["defaults"]).ch
+    }
+}

@@ -1,0 +1,60 @@
+//! Which ClickHouse failures are worth retrying.
+//!
+//! Network trouble and the server's "try again" codes are transient; anything
+//! else (unknown table, type mismatch, syntax) will fail the same way on every
+//! retry and needs an operator.
+
+use clickhouse::error::Error;
+
+/// What to do after a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Wait and try the same request again.
+    Transient,
+    /// Stop: retrying cannot help.
+    Fatal,
+}
+
+/// Server error codes that mean "not now" rather than "never":
+/// 159 TIMEOUT_EXCEEDED, 164 READONLY (replica catching up), 202
+/// TOO_MANY_SIMULTANEOUS_QUERIES, 203 NO_FREE_CONNECTION, 209
+/// SOCKET_TIMEOUT, 210 NETWORK_ERROR, 241 MEMORY_LIMIT_EXCEEDED, 242
+/// TABLE_IS_READ_ONLY, 252 TOO_MANY_PARTS, 319 UNKNOWN_STATUS_OF_INSERT,
+/// 425 SYSTEM_ERROR, 999 KEEPER_EXCEPTION.
+const TRANSIENT_CODES: &[u32] = &[159, 164, 202, 203, 209, 210, 241, 242, 252, 319, 425, 999];
+
+pub fn classify(err: &Error) -> Retry {
+    match err {
+        Error::Network(_) | Error::TimedOut => Retry::Transient,
+        Error::BadResponse(text) => match server_code(text) {
+            Some(code) if TRANSIENT_CODES.contains(&code) => Retry::Transient,
+            Some(_) => Retry::Fatal,
+            // No code: a proxy or a half-started server answered.
+            None => Retry::Transient,
+        },
+        _ => Retry::Fatal,
+    }
+}
+
+/// The `Code: N` of a ClickHouse error text.
+fn server_code(text: &str) -> Option<u32> {
+    let rest = &text[text.find("Code: ")? + "Code: ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_decide() {
+        let bad = |t: &str| classify(&Error::BadResponse(t.into()));
+        assert_eq!(bad("Code: 252, e.displayText() = DB::Exception: Too many parts"), Retry::Transient);
+        assert_eq!(bad("Code: 60. DB::Exception: Table dvc.x doesn't exist. (UNKNOWN_TABLE)"), Retry::Fatal);
+        assert_eq!(bad("Code: 319, e.displayText() = Unknown status"), Retry::Transient);
+        assert_eq!(bad("502 Bad Gateway"), Retry::Transient);
+        assert_eq!(classify(&Error::TimedOut), Retry::Transient);
+        assert_eq!(classify(&Error::NotEnoughData), Retry::Fatal);
+    }
+}
