@@ -1,0 +1,202 @@
+//! Shared harness of the end-to-end tests: the real tansu broker and
+//! ClickHouse started by `make up` (addresses from DVC_KAFKA_BROKERS and
+//! DVC_CLICKHOUSE_URL, defaults the local stack). Each test gets its own
+//! topics, consumer group and database, so tests run in parallel.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod events;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dvc_events::Stream;
+use dvc_ingest::Config;
+use dvc_warehouse::ClickHouseArgs;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+
+pub const PARTITIONS: i32 = 4;
+/// A fixed key for tests; production keys come from a secret file.
+pub const TEST_KEY: &str = "e2e-test-key-0123456789abcdef";
+
+pub fn brokers() -> String {
+    std::env::var("DVC_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// One test's own slice of the stack.
+pub struct TestEnv {
+    pub name: String,
+    pub clickhouse: ClickHouseArgs,
+    pub topics: [String; 3],
+    pub dead_letter_topic: String,
+}
+
+impl TestEnv {
+    /// Creates the topics and the migrated database of test `name`.
+    pub async fn new(name: &str) -> TestEnv {
+        let suffix = format!(
+            "{name}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1_000_000_000
+        );
+        let clickhouse = ClickHouseArgs::default().with_database(format!("e2e_{suffix}"));
+        let topics = Stream::ALL.map(|s| format!("e2e.{suffix}.{}", s.name()));
+        let dead_letter_topic = format!("e2e.{suffix}.dead-letter");
+        let env = TestEnv { name: suffix, clickhouse, topics, dead_letter_topic };
+        let mut all: Vec<&str> = env.topics.iter().map(String::as_str).collect();
+        all.push(&env.dead_letter_topic);
+        create_topics(&all).await;
+        dvc_warehouse::migrate(&env.clickhouse.server_client(), &env.clickhouse.database)
+            .await
+            .expect("migrations apply");
+        env
+    }
+
+    pub fn topic(&self, stream: Stream) -> &str {
+        &self.topics[stream as usize]
+    }
+
+    /// Ingest configuration for this test: its topics, group, database;
+    /// small batches and short timeouts so tests move quickly.
+    pub fn ingest_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "dvc-ingest".to_owned(),
+            format!("--brokers={}", brokers()),
+            format!("--group=e2e.{}", self.name),
+            format!("--dossier-topic={}", self.topics[0]),
+            format!("--payment-topic={}", self.topics[1]),
+            format!("--feedback-topic={}", self.topics[2]),
+            format!("--dead-letter-topic={}", self.dead_letter_topic),
+            format!("--clickhouse-url={}", self.clickhouse.url),
+            format!("--clickhouse-database={}", self.clickhouse.database),
+            format!("--applicant-key={TEST_KEY}"),
+            "--listen=127.0.0.1:0".to_owned(),
+            "--batch-max-wait-ms=100".to_owned(),
+            "--kafka-option=session.timeout.ms=6000".to_owned(),
+            "--kafka-option=heartbeat.interval.ms=1000".to_owned(),
+        ];
+        args.extend(std::env::var("DVC_E2E_EXTRA_ARGS").ok().into_iter().flat_map(|s| {
+            s.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+        }));
+        args
+    }
+
+    pub fn ingest_config(&self, extra: &[&str]) -> Config {
+        use clap::Parser;
+        let mut args = self.ingest_args();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Config::try_parse_from(args).expect("valid ingest flags")
+    }
+
+    /// Starts the ingest binary as a child process (for kill -9 and SIGTERM tests).
+    pub fn spawn_ingest(&self, log: &std::path::Path) -> Child {
+        let log = std::fs::File::create(log).expect("log file");
+        Command::new(binary("dvc-ingest"))
+            .args(&self.ingest_args()[1..])
+            .env("RUST_LOG", "debug,librdkafka=info,rdkafka=info,hyper=info,h2=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("dvc-ingest starts")
+    }
+
+    pub fn client(&self) -> clickhouse::Client {
+        self.clickhouse.client()
+    }
+
+    /// A single number from ClickHouse.
+    pub async fn count(&self, sql: &str) -> u64 {
+        self.client().query(sql).fetch_one::<u64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Waits until `sql` returns `expected`, or fails the test after `timeout`.
+    pub async fn wait_for_count(&self, sql: &str, expected: u64, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let got = self.client().query(sql).fetch_one::<u64>().await.ok();
+            if got == Some(expected) {
+                return;
+            }
+            assert!(start.elapsed() < timeout, "{sql}: still {got:?} after {timeout:?}, expected {expected}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A workspace binary built by `cargo build --release --bins` (the Makefile
+/// does it before the tests); DVC_BIN_DIR overrides the folder.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("DVC_BIN_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release"),
+        PathBuf::from,
+    );
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --release --bins` first", path.display());
+    path
+}
+
+pub async fn create_topics(names: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let topics: Vec<NewTopic<'_>> =
+        names.iter().map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1))).collect();
+    let results = admin.create_topics(&topics, &AdminOptions::new()).await.expect("create topics");
+    for r in results {
+        if let Err((topic, code)) = r {
+            assert_eq!(code, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists, "creating {topic}");
+        }
+    }
+}
+
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("acks", "all")
+        .set("linger.ms", "10")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer")
+}
+
+/// Publishes `messages` (key, value) to `topic` and waits for every ack.
+pub async fn publish(producer: &FutureProducer, topic: &str, messages: &[(Option<String>, Vec<u8>)]) {
+    let mut pending = Vec::with_capacity(messages.len());
+    for (key, value) in messages {
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value.as_slice());
+        if let Some(key) = key {
+            record = record.key(key.as_str());
+        }
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((e, r)) => {
+                    assert!(
+                        matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull)),
+                        "produce: {e}"
+                    );
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    for delivery in pending {
+        delivery.await.expect("delivery future").expect("message acknowledged");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// Keys a payload by its `dossier_id`, as portals do.
+pub fn keyed(value: Vec<u8>) -> (Option<String>, Vec<u8>) {
+    let key = serde_json::from_slice::<serde_json::Value>(&value)
+        .ok()
+        .and_then(|v| v.get("dossier_id").and_then(|d| d.as_str()).map(str::to_owned));
+    (key, value)
+}
