@@ -4,6 +4,7 @@
 //! topics, consumer group and database, so tests run in parallel.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod own_clickhouse;
 pub mod events;
 
 use std::path::PathBuf;
@@ -37,12 +38,17 @@ pub struct TestEnv {
 impl TestEnv {
     /// Creates the topics and the migrated database of test `name`.
     pub async fn new(name: &str) -> TestEnv {
+        TestEnv::on(name, ClickHouseArgs::default()).await
+    }
+
+    /// The same, on another ClickHouse server.
+    pub async fn on(name: &str, server: ClickHouseArgs) -> TestEnv {
         let suffix = format!(
             "{name}_{}_{}",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1_000_000_000
         );
-        let clickhouse = ClickHouseArgs::default().with_database(format!("e2e_{suffix}"));
+        let clickhouse = server.with_database(format!("e2e_{suffix}"));
         let topics = Stream::ALL.map(|s| format!("e2e.{suffix}.{}", s.name()));
         let dead_letter_topic = format!("e2e.{suffix}.dead-letter");
         let env = TestEnv { name: suffix, clickhouse, topics, dead_letter_topic };
@@ -92,10 +98,11 @@ impl TestEnv {
     }
 
     /// Starts the ingest binary as a child process (for kill -9 and SIGTERM tests).
-    pub fn spawn_ingest(&self, log: &std::path::Path) -> Child {
+    pub fn spawn_ingest(&self, log: &std::path::Path, extra: &[&str]) -> Child {
         let log = std::fs::File::create(log).expect("log file");
         Command::new(binary("dvc-ingest"))
             .args(&self.ingest_args()[1..])
+            .args(extra)
             .env("RUST_LOG", "debug,librdkafka=info,rdkafka=info,hyper=info,h2=info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -199,4 +206,43 @@ pub fn keyed(value: Vec<u8>) -> (Option<String>, Vec<u8>) {
         .ok()
         .and_then(|v| v.get("dossier_id").and_then(|d| d.as_str()).map(str::to_owned));
     (key, value)
+}
+
+/// Generated traffic for the fault tests: `n` events spread over the three
+/// streams (70% dossier, 20% payment, 10% feedback), all distinct.
+pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<(Stream, (Option<String>, Vec<u8>))> {
+    let mut rng = events::rng(seed);
+    (0..n)
+        .map(|i| match i % 10 {
+            0..=6 => (Stream::Dossier, keyed(events::json(&events::dossier(&mut rng, run, i)))),
+            7 | 8 => (Stream::Payment, keyed(events::json(&events::payment(&mut rng, run, i)))),
+            _ => (Stream::Feedback, keyed(events::json(&events::feedback(&mut rng, run, i)))),
+        })
+        .collect()
+}
+
+/// Publishes `traffic` in `chunks` equal parts, `pause` apart, so faults can
+/// strike while events stream in.
+pub async fn stream_traffic(env: &TestEnv, traffic: &[(Stream, (Option<String>, Vec<u8>))], chunks: usize, pause: Duration) {
+    let producer = producer();
+    let size = traffic.len().div_ceil(chunks);
+    for chunk in traffic.chunks(size) {
+        for stream in Stream::ALL {
+            let messages: Vec<_> = chunk.iter().filter(|(s, _)| *s == stream).map(|(_, m)| m.clone()).collect();
+            publish(&producer, env.topic(stream), &messages).await;
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// After a fault test: every produced event is stored exactly once, by
+/// Kafka coordinates and by event_id.
+pub async fn assert_exactly_once(env: &TestEnv, traffic: &[(Stream, (Option<String>, Vec<u8>))], timeout: Duration) {
+    for stream in Stream::ALL {
+        let table = dvc_ingest::rows::table_of(stream);
+        let produced = traffic.iter().filter(|(s, _)| *s == stream).count() as u64;
+        env.wait_for_count(&format!("SELECT uniqExact(kafka_partition, kafka_offset) FROM {table}"), produced, timeout).await;
+        assert_eq!(env.count(&format!("SELECT uniqExact(event_id) FROM {table}")).await, produced, "{table}: event ids");
+        assert_eq!(env.count(&format!("SELECT count() FROM {table}")).await, produced, "{table}: duplicate rows");
+    }
 }
