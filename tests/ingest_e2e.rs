@@ -78,9 +78,23 @@ async fn duplicates_reordering_late_events_and_dead_letters() {
         serde_json::to_vec(&v).unwrap()
     };
     let invalid: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("bad-json", b"{\"schema_version\": 1, \"event_id\": ".to_vec(), "invalid JSON: EOF while parsing a value at line 1 column 34"),
-        ("missing", variant(&|v| { v.as_object_mut().unwrap().remove("status"); }), "status: required field is missing"),
-        ("bad-enum", variant(&|v| v["channel"] = "fax".into()), "channel: \"fax\" is not one of in_person, online, postal"),
+        (
+            "bad-json",
+            b"{\"schema_version\": 1, \"event_id\": ".to_vec(),
+            "invalid JSON: EOF while parsing a value at line 1 column 34",
+        ),
+        (
+            "missing",
+            variant(&|v| {
+                v.as_object_mut().unwrap().remove("status");
+            }),
+            "status: required field is missing",
+        ),
+        (
+            "bad-enum",
+            variant(&|v| v["channel"] = "fax".into()),
+            "channel: \"fax\" is not one of in_person, online, postal",
+        ),
         ("wrong-type", variant(&|v| v["fee_vnd"] = "50000".into()), "fee_vnd: must be an integer, not a string"),
         ("empty-value", variant(&|v| v["event_id"] = "".into()), "event_id: must be 1-64 characters, got 0"),
         ("empty-message", Vec::new(), "invalid JSON: EOF while parsing a value at line 1 column 0"),
@@ -108,7 +122,10 @@ async fn duplicates_reordering_late_events_and_dead_letters() {
     assert_eq!(env.count("SELECT uniqExact(event_id) FROM dossier_events").await, 300);
     assert_eq!(env.count("SELECT uniqExact(kafka_partition, kafka_offset) FROM dossier_events").await, 330);
     assert_eq!(
-        env.count("SELECT count() FROM dossier_events WHERE occurred_at < toDateTime('2024-07-01 00:00:00', 'UTC') - 0").await,
+        env.count(
+            "SELECT count() FROM dossier_events WHERE occurred_at < toDateTime('2024-07-01 00:00:00', 'UTC') - 0"
+        )
+        .await,
         dossiers.iter().filter(|e| e.occurred_at.unix_timestamp() < 1_719_792_000).count() as u64
             + dossiers.iter().step_by(10).filter(|e| e.occurred_at.unix_timestamp() < 1_719_792_000).count() as u64
     );

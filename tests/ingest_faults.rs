@@ -42,7 +42,10 @@ async fn kill_9_ten_times_then_sigterm_while_200k_events_stream() {
         let mut child = env.spawn_ingest(&logs.join(format!("run-{round}.log")), FAST_GROUP);
         let deadline = std::time::Instant::now() + Duration::from_secs(90);
         while env.count("SELECT count() FROM dossier_events").await == before {
-            assert!(std::time::Instant::now() < deadline, "round {round}: the restarted instance wrote nothing in 90 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the restarted instance wrote nothing in 90 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..1_500))).await;
@@ -65,7 +68,8 @@ async fn kill_9_ten_times_then_sigterm_while_200k_events_stream() {
     assert!(final_log.contains("stopped cleanly"), "{final_log}");
 
     // No raw applicant ID in any log line of any run (logs were at debug level).
-    let ids: Vec<String> = (0..200_000u64).filter(|i| i % 10 <= 6).map(|i| common::events::applicant_id(79, i)).collect();
+    let ids: Vec<String> =
+        (0..200_000u64).filter(|i| i % 10 <= 6).map(|i| common::events::applicant_id(79, i)).collect();
     for entry in std::fs::read_dir(&logs).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         assert!(text.len() > 100, "logs were written");

@@ -14,7 +14,11 @@ pub fn rng(seed: u64) -> StdRng {
 }
 
 fn place(rng: &mut StdRng) -> Place {
-    let authority = if rng.random_bool(0.5) { format!("G{:02}", rng.random_range(1..20)) } else { format!("H{:02}", rng.random_range(1..64)) };
+    let authority = if rng.random_bool(0.5) {
+        format!("G{:02}", rng.random_range(1..20))
+    } else {
+        format!("H{:02}", rng.random_range(1..64))
+    };
     Place {
         procedure_code: format!("{}.{:06}", rng.random_range(1..4), rng.random_range(0..3000)),
         agency_code: format!("000.00.{:02}.{authority}", rng.random_range(1..5)),
@@ -42,7 +46,8 @@ pub fn dossier(rng: &mut StdRng, run: &str, i: u64) -> DossierEvent {
         status: Status::ALL[rng.random_range(0..10)],
         occurred_at,
         place: place(rng),
-        service_level: [ServiceLevel::FullOnline, ServiceLevel::PartialOnline, ServiceLevel::Offline][rng.random_range(0..3)],
+        service_level: [ServiceLevel::FullOnline, ServiceLevel::PartialOnline, ServiceLevel::Offline]
+            [rng.random_range(0..3)],
         channel: [Channel::Online, Channel::InPerson, Channel::Postal][rng.random_range(0..3)],
         received_at: Some(occurred_at),
         due_at: Some(occurred_at + time::Duration::days(5)),
@@ -66,7 +71,8 @@ pub fn payment(rng: &mut StdRng, run: &str, i: u64) -> PaymentEvent {
         status: [PaymentStatus::Succeeded, PaymentStatus::Failed, PaymentStatus::Refunded][rng.random_range(0..3)],
         occurred_at: at(rng),
         amount_vnd: rng.random_range(1..100) * 10_000,
-        method: [PaymentMethod::NationalPlatform, PaymentMethod::LocalGateway, PaymentMethod::Offline][rng.random_range(0..3)],
+        method: [PaymentMethod::NationalPlatform, PaymentMethod::LocalGateway, PaymentMethod::Offline]
+            [rng.random_range(0..3)],
         place: place(rng),
         extra: serde_json::Map::new(),
     }

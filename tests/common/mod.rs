@@ -4,8 +4,8 @@
 //! topics, consumer group and database, so tests run in parallel.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-pub mod own_clickhouse;
 pub mod events;
+pub mod own_clickhouse;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use dvc_events::Stream;
 use dvc_ingest::Config;
 use dvc_warehouse::ClickHouseArgs;
+use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
 
 pub const PARTITIONS: i32 = 4;
 /// A fixed key for tests; production keys come from a secret file.
@@ -84,9 +84,12 @@ impl TestEnv {
             "--kafka-option=session.timeout.ms=6000".to_owned(),
             "--kafka-option=heartbeat.interval.ms=1000".to_owned(),
         ];
-        args.extend(std::env::var("DVC_E2E_EXTRA_ARGS").ok().into_iter().flat_map(|s| {
-            s.split_whitespace().map(str::to_owned).collect::<Vec<_>>()
-        }));
+        args.extend(
+            std::env::var("DVC_E2E_EXTRA_ARGS")
+                .ok()
+                .into_iter()
+                .flat_map(|s| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>()),
+        );
         args
     }
 
@@ -137,10 +140,8 @@ impl TestEnv {
 /// A workspace binary built by `cargo build --release --bins` (the Makefile
 /// does it before the tests); DVC_BIN_DIR overrides the folder.
 pub fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("DVC_BIN_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release"),
-        PathBuf::from,
-    );
+    let dir = std::env::var_os("DVC_BIN_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release"), PathBuf::from);
     let path = dir.join(name);
     assert!(path.exists(), "{} is missing: run `cargo build --release --bins` first", path.display());
     path
@@ -159,6 +160,12 @@ pub async fn create_topics(names: &[&str]) {
     }
 }
 
+/// One generated event and the stream it goes to.
+pub type Traffic = (Stream, Message);
+
+/// A Kafka message to publish: key and value.
+pub type Message = (Option<String>, Vec<u8>);
+
 pub fn producer() -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", brokers())
@@ -170,7 +177,7 @@ pub fn producer() -> FutureProducer {
 }
 
 /// Publishes `messages` (key, value) to `topic` and waits for every ack.
-pub async fn publish(producer: &FutureProducer, topic: &str, messages: &[(Option<String>, Vec<u8>)]) {
+pub async fn publish(producer: &FutureProducer, topic: &str, messages: &[Message]) {
     let mut pending = Vec::with_capacity(messages.len());
     for (key, value) in messages {
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value.as_slice());
@@ -201,7 +208,7 @@ pub async fn publish(producer: &FutureProducer, topic: &str, messages: &[(Option
 }
 
 /// Keys a payload by its `dossier_id`, as portals do.
-pub fn keyed(value: Vec<u8>) -> (Option<String>, Vec<u8>) {
+pub fn keyed(value: Vec<u8>) -> Message {
     let key = serde_json::from_slice::<serde_json::Value>(&value)
         .ok()
         .and_then(|v| v.get("dossier_id").and_then(|d| d.as_str()).map(str::to_owned));
@@ -210,7 +217,7 @@ pub fn keyed(value: Vec<u8>) -> (Option<String>, Vec<u8>) {
 
 /// Generated traffic for the fault tests: `n` events spread over the three
 /// streams (70% dossier, 20% payment, 10% feedback), all distinct.
-pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<(Stream, (Option<String>, Vec<u8>))> {
+pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<Traffic> {
     let mut rng = events::rng(seed);
     (0..n)
         .map(|i| match i % 10 {
@@ -223,7 +230,7 @@ pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<(Stream, (Option<String>, Ve
 
 /// Publishes `traffic` in `chunks` equal parts, `pause` apart, so faults can
 /// strike while events stream in.
-pub async fn stream_traffic(env: &TestEnv, traffic: &[(Stream, (Option<String>, Vec<u8>))], chunks: usize, pause: Duration) {
+pub async fn stream_traffic(env: &TestEnv, traffic: &[Traffic], chunks: usize, pause: Duration) {
     let producer = producer();
     let size = traffic.len().div_ceil(chunks);
     for chunk in traffic.chunks(size) {
@@ -237,12 +244,17 @@ pub async fn stream_traffic(env: &TestEnv, traffic: &[(Stream, (Option<String>, 
 
 /// After a fault test: every produced event is stored exactly once, by
 /// Kafka coordinates and by event_id.
-pub async fn assert_exactly_once(env: &TestEnv, traffic: &[(Stream, (Option<String>, Vec<u8>))], timeout: Duration) {
+pub async fn assert_exactly_once(env: &TestEnv, traffic: &[Traffic], timeout: Duration) {
     for stream in Stream::ALL {
         let table = dvc_ingest::rows::table_of(stream);
         let produced = traffic.iter().filter(|(s, _)| *s == stream).count() as u64;
-        env.wait_for_count(&format!("SELECT uniqExact(kafka_partition, kafka_offset) FROM {table}"), produced, timeout).await;
-        assert_eq!(env.count(&format!("SELECT uniqExact(event_id) FROM {table}")).await, produced, "{table}: event ids");
+        env.wait_for_count(&format!("SELECT uniqExact(kafka_partition, kafka_offset) FROM {table}"), produced, timeout)
+            .await;
+        assert_eq!(
+            env.count(&format!("SELECT uniqExact(event_id) FROM {table}")).await,
+            produced,
+            "{table}: event ids"
+        );
         assert_eq!(env.count(&format!("SELECT count() FROM {table}")).await, produced, "{table}: duplicate rows");
     }
 }

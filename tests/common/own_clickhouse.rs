@@ -58,7 +58,11 @@ impl OwnClickHouse {
             if ping {
                 return;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "own ClickHouse did not start; see {}", self.dir.display());
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "own ClickHouse did not start; see {}",
+                self.dir.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

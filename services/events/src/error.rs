@@ -11,18 +11,12 @@ pub enum DecodeError {
     Json(String),
     /// One field breaks a rule of the contract.
     #[error("{field}: {reason}")]
-    Field {
-        field: Cow<'static, str>,
-        reason: String,
-    },
+    Field { field: Cow<'static, str>, reason: String },
 }
 
 impl DecodeError {
     pub(crate) fn field(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
-        DecodeError::Field {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        DecodeError::Field { field: field.into(), reason: reason.into() }
     }
 
     /// The offending field, if the error is about one.

@@ -9,9 +9,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use crate::DecodeError;
 use crate::enums::{ApplicantType, Channel, PaymentMethod, PaymentStatus, Rating, ServiceLevel, Status};
 use crate::fields::{Fields, MAX_SAFE_INTEGER};
-use crate::DecodeError;
 
 /// Where an event happened: the grouping keys every event carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -31,10 +31,7 @@ pub trait ContractEnum: Sized + Copy + 'static {
     const VARIANTS: &'static [(&'static str, Self)];
 
     fn from_name(name: &str) -> Option<Self> {
-        Self::VARIANTS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
+        Self::VARIANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
 }
 
@@ -54,10 +51,7 @@ impl<'a> Fields<'a> {
         })?;
         for (i, (name, _)) in fields.entries.iter().enumerate() {
             if fields.entries[..i].iter().any(|(n, _)| n == name) {
-                return Err(DecodeError::field(
-                    name.to_string(),
-                    "appears more than once",
-                ));
+                return Err(DecodeError::field(name.to_string(), "appears more than once"));
             }
         }
         Ok(fields)
@@ -85,10 +79,7 @@ impl<'a> Fields<'a> {
         let name = "schema_version";
         let v = integer(name, self.required(name)?)?;
         if v != 1 {
-            return Err(DecodeError::field(
-                name,
-                format!("{v} is not a supported version (1)"),
-            ));
+            return Err(DecodeError::field(name, format!("{v} is not a supported version (1)")));
         }
         Ok(1)
     }
@@ -104,15 +95,9 @@ impl<'a> Fields<'a> {
         let name = "procedure_code";
         let s = string(name, self.required(name)?)?;
         let b = s.as_bytes();
-        let ok = b.len() == 8
-            && b[0].is_ascii_digit()
-            && b[1] == b'.'
-            && b[2..].iter().all(u8::is_ascii_digit);
+        let ok = b.len() == 8 && b[0].is_ascii_digit() && b[1] == b'.' && b[2..].iter().all(u8::is_ascii_digit);
         if !ok {
-            return Err(DecodeError::field(
-                name,
-                format!("{} does not match ^\\d\\.\\d{{6}}$", quoted(&s)),
-            ));
+            return Err(DecodeError::field(name, format!("{} does not match ^\\d\\.\\d{{6}}$", quoted(&s))));
         }
         Ok(s.into_owned())
     }
@@ -135,10 +120,7 @@ impl<'a> Fields<'a> {
         timestamp(name, self.required(name)?)
     }
 
-    pub(crate) fn opt_timestamp(
-        &mut self,
-        name: &'static str,
-    ) -> Result<Option<OffsetDateTime>, DecodeError> {
+    pub(crate) fn opt_timestamp(&mut self, name: &'static str) -> Result<Option<OffsetDateTime>, DecodeError> {
         self.optional(name).map(|raw| timestamp(name, raw)).transpose()
     }
 
@@ -146,21 +128,12 @@ impl<'a> Fields<'a> {
         enumeration(name, self.required(name)?)
     }
 
-    pub(crate) fn opt_enumeration<E: ContractEnum>(
-        &mut self,
-        name: &'static str,
-    ) -> Result<Option<E>, DecodeError> {
+    pub(crate) fn opt_enumeration<E: ContractEnum>(&mut self, name: &'static str) -> Result<Option<E>, DecodeError> {
         self.optional(name).map(|raw| enumeration(name, raw)).transpose()
     }
 
     /// A required integer in `min..=max`; `what` describes the range in errors.
-    pub(crate) fn bounded(
-        &mut self,
-        name: &'static str,
-        min: u64,
-        max: u64,
-        what: &str,
-    ) -> Result<u64, DecodeError> {
+    pub(crate) fn bounded(&mut self, name: &'static str, min: u64, max: u64, what: &str) -> Result<u64, DecodeError> {
         bounded(name, self.required(name)?, min, max, what)
     }
 
@@ -171,9 +144,7 @@ impl<'a> Fields<'a> {
         max: u64,
         what: &str,
     ) -> Result<Option<u64>, DecodeError> {
-        self.optional(name)
-            .map(|raw| bounded(name, raw, min, max, what))
-            .transpose()
+        self.optional(name).map(|raw| bounded(name, raw, min, max, what)).transpose()
     }
 
     pub(crate) fn opt_bool(&mut self, name: &'static str) -> Result<Option<bool>, DecodeError> {
@@ -187,9 +158,7 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn opt_string(&mut self, name: &'static str) -> Result<Option<String>, DecodeError> {
-        self.optional(name)
-            .map(|raw| string(name, raw).map(Cow::into_owned))
-            .transpose()
+        self.optional(name).map(|raw| string(name, raw).map(Cow::into_owned)).transpose()
     }
 
     /// A personal identifier: checked like any string, but never echoed in
@@ -208,11 +177,7 @@ impl<'a> Fields<'a> {
     pub(crate) fn into_extra(self) -> Map<String, Value> {
         self.entries
             .into_iter()
-            .filter_map(|(name, raw)| {
-                serde_json::from_str::<Value>(raw.get())
-                    .ok()
-                    .map(|v| (name.into_owned(), v))
-            })
+            .filter_map(|(name, raw)| serde_json::from_str::<Value>(raw.get()).ok().map(|v| (name.into_owned(), v)))
             .collect()
     }
 }
@@ -220,29 +185,21 @@ impl<'a> Fields<'a> {
 fn check_id_length(name: &'static str, s: &str) -> Result<(), DecodeError> {
     let chars = s.chars().count();
     if chars == 0 || chars > 64 {
-        return Err(DecodeError::field(
-            name,
-            format!("must be 1-64 characters, got {chars}"),
-        ));
+        return Err(DecodeError::field(name, format!("must be 1-64 characters, got {chars}")));
     }
     Ok(())
 }
 
 fn string<'a>(name: &'static str, raw: &'a RawValue) -> Result<Cow<'a, str>, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    BorrowedStr::deserialize(&mut de)
-        .map(|s| s.0)
-        .map_err(|_| wrong_type(name, "a string", raw.get()))
+    BorrowedStr::deserialize(&mut de).map(|s| s.0).map_err(|_| wrong_type(name, "a string", raw.get()))
 }
 
 fn enumeration<E: ContractEnum>(name: &'static str, raw: &RawValue) -> Result<E, DecodeError> {
     let s = string(name, raw)?;
     E::from_name(&s).ok_or_else(|| {
         let names: Vec<&str> = E::VARIANTS.iter().map(|(n, _)| *n).collect();
-        DecodeError::field(
-            name,
-            format!("{} is not one of {}", quoted(&s), names.join(", ")),
-        )
+        DecodeError::field(name, format!("{} is not one of {}", quoted(&s), names.join(", ")))
     })
 }
 
@@ -256,21 +213,13 @@ fn timestamp(name: &'static str, raw: &RawValue) -> Result<OffsetDateTime, Decod
     let t = parsed.ok_or_else(|| {
         DecodeError::field(
             name,
-            format!(
-                "{} is not an RFC 3339 timestamp with offset (e.g. 2024-07-01T08:30:00+07:00)",
-                quoted(&s)
-            ),
+            format!("{} is not an RFC 3339 timestamp with offset (e.g. 2024-07-01T08:30:00+07:00)", quoted(&s)),
         )
     })?;
     if !YEARS.contains(&t.year()) {
         return Err(DecodeError::field(
             name,
-            format!(
-                "{} is outside the supported years {}-{}",
-                quoted(&s),
-                YEARS.start(),
-                YEARS.end()
-            ),
+            format!("{} is outside the supported years {}-{}", quoted(&s), YEARS.start(), YEARS.end()),
         ));
     }
     Ok(t)
@@ -278,8 +227,8 @@ fn timestamp(name: &'static str, raw: &RawValue) -> Result<OffsetDateTime, Decod
 
 /// Any JSON integer (`7`, `7.0`, `7e0` alike, as JSON Schema counts them).
 fn integer(name: &'static str, raw: &RawValue) -> Result<i128, DecodeError> {
-    let n: serde_json::Number = serde_json::from_str(raw.get())
-        .map_err(|_| wrong_type(name, "an integer", raw.get()))?;
+    let n: serde_json::Number =
+        serde_json::from_str(raw.get()).map_err(|_| wrong_type(name, "an integer", raw.get()))?;
     if let Some(v) = n.as_u64() {
         return Ok(v.into());
     }

@@ -12,10 +12,7 @@ fn cases() -> Value {
 }
 
 fn stream(name: &str) -> Stream {
-    Stream::ALL
-        .into_iter()
-        .find(|s| s.name() == name)
-        .unwrap_or_else(|| panic!("unknown stream {name}"))
+    Stream::ALL.into_iter().find(|s| s.name() == name).unwrap_or_else(|| panic!("unknown stream {name}"))
 }
 
 #[test]
@@ -37,7 +34,8 @@ fn base_events_decode_with_every_field() {
         for (k, v) in a {
             if k.ends_with("_at") {
                 let parse = |v: &Value| {
-                    time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+                    time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+                        .unwrap()
                 };
                 assert_eq!(parse(v), parse(&b[k]), "{k}");
             } else {
@@ -97,19 +95,14 @@ fn messages_name_the_rule() {
         for (k, v) in patch.as_object().unwrap() {
             base[k] = v.clone();
         }
-        Event::decode(Stream::Dossier, &serde_json::to_vec(&base).unwrap())
-            .unwrap_err()
-            .to_string()
+        Event::decode(Stream::Dossier, &serde_json::to_vec(&base).unwrap()).unwrap_err().to_string()
     };
     assert_eq!(decode(r#"{"status": 11}"#), "status: 11 is not a status code (1-10)");
     assert_eq!(decode(r#"{"channel": "fax"}"#), r#"channel: "fax" is not one of in_person, online, postal"#);
     assert_eq!(decode(r#"{"event_id": ""}"#), "event_id: must be 1-64 characters, got 0");
     assert_eq!(decode(r#"{"fee_vnd": "100"}"#), "fee_vnd: must be an integer, not a string");
     assert_eq!(decode(r#"{"schema_version": 2}"#), "schema_version: 2 is not a supported version (1)");
-    assert_eq!(
-        decode(r#"{"procedure_code": "1.23"}"#),
-        r#"procedure_code: "1.23" does not match ^\d\.\d{6}$"#
-    );
+    assert_eq!(decode(r#"{"procedure_code": "1.23"}"#), r#"procedure_code: "1.23" does not match ^\d\.\d{6}$"#);
     assert_eq!(decode(r#"{"due_at": null, "dossier_id": null}"#), "dossier_id: required field is missing");
 }
 

@@ -91,17 +91,39 @@ fn payment() -> impl Strategy<Value = PaymentEvent> {
         prop::sample::select(vec![PaymentStatus::Succeeded, PaymentStatus::Failed, PaymentStatus::Refunded]),
         timestamp(),
         0u64..=dvc_events::MAX_SAFE_INTEGER,
-        prop::sample::select(vec![PaymentMethod::NationalPlatform, PaymentMethod::LocalGateway, PaymentMethod::Offline]),
+        prop::sample::select(vec![
+            PaymentMethod::NationalPlatform,
+            PaymentMethod::LocalGateway,
+            PaymentMethod::Offline,
+        ]),
         place(),
         extra(),
     )
         .prop_map(|(event_id, payment_id, dossier_id, status, occurred_at, amount_vnd, method, place, extra)| {
-            PaymentEvent { schema_version: 1, event_id, payment_id, dossier_id, status, occurred_at, amount_vnd, method, place, extra }
+            PaymentEvent {
+                schema_version: 1,
+                event_id,
+                payment_id,
+                dossier_id,
+                status,
+                occurred_at,
+                amount_vnd,
+                method,
+                place,
+                extra,
+            }
         })
 }
 
 fn feedback() -> impl Strategy<Value = FeedbackEvent> {
-    (id(), id(), timestamp(), place(), prop::sample::select(vec![Rating::Satisfied, Rating::Neutral, Rating::Unsatisfied]), extra())
+    (
+        id(),
+        id(),
+        timestamp(),
+        place(),
+        prop::sample::select(vec![Rating::Satisfied, Rating::Neutral, Rating::Unsatisfied]),
+        extra(),
+    )
         .prop_map(|(event_id, dossier_id, occurred_at, place, rating, extra)| FeedbackEvent {
             schema_version: 1,
             event_id,

@@ -91,7 +91,9 @@ pub fn poll_loop(consumer: IngestConsumer) {
     while !stop.is_cancelled() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => ctx.route(&consumer, &message),
-            Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries by itself"),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries by itself")
+            }
             None => {}
         }
         ctx.drain_stashes(&consumer);
@@ -209,11 +211,7 @@ impl IngestContext {
         let mut spawned = Vec::new();
         for stream in Stream::ALL {
             let topic = self.shared.config.topic(stream);
-            let partitions: Vec<i32> = offered
-                .elements_for_topic(topic)
-                .iter()
-                .map(|e| e.partition())
-                .collect();
+            let partitions: Vec<i32> = offered.elements_for_topic(topic).iter().map(|e| e.partition()).collect();
             if partitions.is_empty() {
                 continue;
             }
@@ -222,12 +220,10 @@ impl IngestContext {
             };
             let topic: Arc<str> = Arc::from(topic);
             for partition in partitions {
-                let committed = committed
-                    .find_partition(&topic, partition)
-                    .and_then(|e| match e.offset() {
-                        Offset::Offset(n) => Some(n),
-                        _ => None,
-                    });
+                let committed = committed.find_partition(&topic, partition).and_then(|e| match e.offset() {
+                    Offset::Offset(n) => Some(n),
+                    _ => None,
+                });
                 let after_stored = u32::try_from(partition)
                     .ok()
                     .and_then(|p| stored.get(&p))
@@ -294,8 +290,10 @@ impl IngestContext {
             let deadline = tokio::time::Instant::now() + timeout;
             for mut task in tasks {
                 if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                    tracing::warn!(timeout_ms = timeout.as_millis() as u64,
-                        "a partition did not finish its batch in time; its records will be read again");
+                    tracing::warn!(
+                        timeout_ms = timeout.as_millis() as u64,
+                        "a partition did not finish its batch in time; its records will be read again"
+                    );
                     task.abort();
                 }
             }

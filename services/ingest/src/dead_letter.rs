@@ -50,10 +50,8 @@ impl DeadLetters {
         let mut attempt = 0;
         while !pending.is_empty() {
             // Enqueue everything first, then wait: the sends travel together.
-            let deliveries: Vec<_> = pending
-                .iter()
-                .map(|r| (*r, self.enqueue(&label.topic, source_partition, r)))
-                .collect();
+            let deliveries: Vec<_> =
+                pending.iter().map(|r| (*r, self.enqueue(&label.topic, source_partition, r))).collect();
             let mut failed = Vec::new();
             for (record, delivery) in deliveries {
                 let outcome = match delivery {
@@ -100,9 +98,7 @@ impl DeadLetters {
         if let Some(payload) = &r.payload {
             record = record.payload(payload.as_slice());
         }
-        self.producer
-            .send_result(record)
-            .map_err(|(e, _)| format!("cannot enqueue: {e}"))
+        self.producer.send_result(record).map_err(|(e, _)| format!("cannot enqueue: {e}"))
     }
 
     /// Waits for queued sends (at shutdown).

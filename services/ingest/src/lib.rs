@@ -71,10 +71,7 @@ impl Shared {
 pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
     let hasher = ApplicantHasher::from_sources(config.applicant_key_file.as_deref(), config.applicant_key.as_deref())?;
     let metrics = Metrics::new();
-    let backoff = Backoff::new(
-        Duration::from_millis(config.retry_min_ms),
-        Duration::from_millis(config.retry_max_ms),
-    );
+    let backoff = Backoff::new(Duration::from_millis(config.retry_min_ms), Duration::from_millis(config.retry_max_ms));
     let client = config.clickhouse.client();
     let writer = Writer::new(client.clone(), metrics.clone(), backoff);
 
@@ -102,9 +99,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         fatal: Mutex::new(None),
     });
     let consumer = consumer::create(shared.clone(), tokio::runtime::Handle::current(), commit_reports)?;
-    let poll = std::thread::Builder::new()
-        .name("kafka-poll".into())
-        .spawn(move || consumer::poll_loop(consumer))?;
+    let poll = std::thread::Builder::new().name("kafka-poll".into()).spawn(move || consumer::poll_loop(consumer))?;
     let joined = tokio::task::spawn_blocking(move || poll.join()).await;
     stop.cancel();
     shared.dead_letters.flush(Duration::from_secs(5));

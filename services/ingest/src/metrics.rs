@@ -55,7 +55,8 @@ impl Metrics {
         let inserted = Family::default();
         let dead_lettered = Family::default();
         let retries = Family::default();
-        let batch_rows: HistogramFamily = Family::new_with_constructor(|| Histogram::new(exponential_buckets(1.0, 4.0, 11)));
+        let batch_rows: HistogramFamily =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(1.0, 4.0, 11)));
         let insert_seconds: HistogramFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16)));
         let lag = Family::default();
@@ -66,7 +67,11 @@ impl Metrics {
         registry.register("retries", "Retried ClickHouse inserts and dead-letter sends", retries.clone());
         registry.register("batch_rows", "Rows per ClickHouse insert", batch_rows.clone());
         registry.register("insert_seconds", "Duration of one ClickHouse insert", insert_seconds.clone());
-        registry.register("consumer_lag", "Records behind the partition's end (from librdkafka statistics)", lag.clone());
+        registry.register(
+            "consumer_lag",
+            "Records behind the partition's end (from librdkafka statistics)",
+            lag.clone(),
+        );
         registry.register(
             "paused_partitions",
             "Partitions paused because their batch is not written yet",
@@ -114,17 +119,12 @@ pub async fn serve(
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(healthz))
         .with_state(Http { metrics, clickhouse });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await?;
     Ok(())
 }
 
 async fn metrics_page(State(s): State<Http>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        s.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode())
 }
 
 async fn healthz(State(s): State<Http>) -> impl IntoResponse {

@@ -52,11 +52,7 @@ fn seconds(t: OffsetDateTime) -> u32 {
 
 /// Unknown fields as a JSON object text, or '' when there are none.
 fn extra_json(extra: Map<String, Value>) -> String {
-    if extra.is_empty() {
-        String::new()
-    } else {
-        Value::Object(extra).to_string()
-    }
+    if extra.is_empty() { String::new() } else { Value::Object(extra).to_string() }
 }
 
 #[derive(Debug, Clone, Row, Serialize)]

@@ -20,7 +20,9 @@ use crate::rows::RawRow;
 
 /// A ClickHouse failure that retrying cannot fix.
 #[derive(Debug, thiserror::Error)]
-#[error("ClickHouse rejected the insert into {table}: {source}. Fix the schema (run dvc-migrate) or the server, then restart")]
+#[error(
+    "ClickHouse rejected the insert into {table}: {source}. Fix the schema (run dvc-migrate) or the server, then restart"
+)]
 pub struct Fatal {
     pub table: &'static str,
     #[source]
@@ -48,9 +50,7 @@ impl Writer {
     /// Inserts `rows` as one block, retrying transient failures until it
     /// succeeds; stamps every row with the same `ingested_at`.
     pub async fn insert<T: RawRow>(&self, label: &TopicLabel, rows: &mut [T]) -> Result<(), Fatal> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let now = u32::try_from(now).unwrap_or(u32::MAX);
         for row in rows.iter_mut() {
             row.set_ingested_at(now);
@@ -73,7 +73,9 @@ impl Writer {
                         "ClickHouse insert failed; the partition stays paused and the batch is retried");
                     tokio::time::sleep(delay).await;
                 }
-                Err(source) => return Err(Fatal { table: T::TABLE, source }),
+                Err(source) => {
+                    return Err(Fatal { table: T::TABLE, source });
+                }
             }
         }
     }
@@ -120,7 +122,9 @@ impl Writer {
                     tracing::warn!(error = %e, attempt, "waiting for ClickHouse");
                     tokio::time::sleep(self.backoff.delay(attempt)).await;
                 }
-                Err(e) => anyhow::bail!("ClickHouse is not ready for ingest ({e}); apply the migrations with dvc-migrate"),
+                Err(e) => {
+                    anyhow::bail!("ClickHouse is not ready for ingest ({e}); apply the migrations with dvc-migrate")
+                }
             }
         }
     }

@@ -35,19 +35,12 @@ impl ClickHouseArgs {
 
     /// A client with no database selected (to create it).
     pub fn server_client(&self) -> Client {
-        Client::default()
-            .with_url(&self.url)
-            .with_user(&self.user)
-            .with_password(&self.password)
-            .with_validation(false)
+        Client::default().with_url(&self.url).with_user(&self.user).with_password(&self.password).with_validation(false)
     }
 
     /// The same server with another database (tests use one each).
     pub fn with_database(&self, database: impl Into<String>) -> ClickHouseArgs {
-        ClickHouseArgs {
-            database: database.into(),
-            ..self.clone()
-        }
+        ClickHouseArgs { database: database.into(), ..self.clone() }
     }
 }
 

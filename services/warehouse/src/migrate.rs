@@ -51,10 +51,8 @@ impl Migration {
 
     /// FNV-1a of the file text: enough to notice an edited file.
     fn checksum(&self) -> String {
-        let hash = self
-            .sql
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let hash =
+            self.sql.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         format!("{hash:016x}")
     }
 }
@@ -72,12 +70,9 @@ pub fn migrations() -> Result<Vec<Migration>> {
         let (num, name) = stem
             .split_once('_')
             .with_context(|| format!("{}: migration files are named NNN_name.sql", path.display()))?;
-        let version = num
-            .parse()
-            .with_context(|| format!("{}: migration files are named NNN_name.sql", path.display()))?;
-        let sql = file
-            .contents_utf8()
-            .with_context(|| format!("{} is not UTF-8", path.display()))?;
+        let version =
+            num.parse().with_context(|| format!("{}: migration files are named NNN_name.sql", path.display()))?;
+        let sql = file.contents_utf8().with_context(|| format!("{} is not UTF-8", path.display()))?;
         out.push(Migration { version, name: name.to_owned(), sql });
     }
     out.sort_by_key(|m| m.version);
@@ -97,21 +92,14 @@ pub struct ServerVersion {
 impl ServerVersion {
     pub fn parse(text: &str) -> Option<ServerVersion> {
         let mut parts = text.trim().split('.');
-        Some(ServerVersion {
-            major: parts.next()?.parse().ok()?,
-            minor: parts.next()?.parse().ok()?,
-        })
+        Some(ServerVersion { major: parts.next()?.parse().ok()?, minor: parts.next()?.parse().ok()? })
     }
 
     /// Settings a DDL statement needs on this server. LowCardinality became
     /// generally available in 19.0; before, it sat behind an experimental
     /// flag that current servers reject as unknown.
     pub fn ddl_settings(self) -> &'static [(&'static str, &'static str)] {
-        if self.major < 19 {
-            &[("allow_experimental_low_cardinality_type", "1")]
-        } else {
-            &[]
-        }
+        if self.major < 19 { &[("allow_experimental_low_cardinality_type", "1")] } else { &[] }
     }
 }
 
