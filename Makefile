@@ -57,3 +57,11 @@ test: deps lint up
 
 bench: up
 	bench/run.sh
+
+# One million decoder inputs under libFuzzer. cargo fuzz needs nightly-only
+# compiler flags; the machine has one stable toolchain, so RUSTC_BOOTSTRAP=1
+# unlocks them for this build only.
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p services/events/fuzz/corpus/decode
+	cd services/events && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir fuzz decode fuzz/corpus/decode fuzz/seeds -- -runs=1000000 -max_len=4096
