@@ -4,7 +4,6 @@
 //! topics, consumer group and database, so tests run in parallel.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-pub mod events;
 pub mod own_clickhouse;
 
 use std::path::PathBuf;
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use dvc_events::Stream;
 use dvc_ingest::Config;
+pub use dvc_portal_sim::synthetic as events;
 use dvc_warehouse::ClickHouseArgs;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -215,17 +215,9 @@ pub fn keyed(value: Vec<u8>) -> Message {
     (key, value)
 }
 
-/// Generated traffic for the fault tests: `n` events spread over the three
-/// streams (70% dossier, 20% payment, 10% feedback), all distinct.
+/// Generated traffic for the fault tests: `n` distinct events over the three streams.
 pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<Traffic> {
-    let mut rng = events::rng(seed);
-    (0..n)
-        .map(|i| match i % 10 {
-            0..=6 => (Stream::Dossier, keyed(events::json(&events::dossier(&mut rng, run, i)))),
-            7 | 8 => (Stream::Payment, keyed(events::json(&events::payment(&mut rng, run, i)))),
-            _ => (Stream::Feedback, keyed(events::json(&events::feedback(&mut rng, run, i)))),
-        })
-        .collect()
+    events::mixed(run, n, seed).map(|m| (m.stream, (Some(m.key), m.value))).collect()
 }
 
 /// Publishes `traffic` in `chunks` equal parts, `pause` apart, so faults can

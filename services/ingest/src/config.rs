@@ -49,9 +49,10 @@ pub struct Config {
     /// ... or once its first event has waited this long (ms).
     #[arg(long, env = "DVC_BATCH_MAX_WAIT_MS", default_value_t = 250)]
     pub batch_max_wait_ms: u64,
-    /// Events buffered per partition before its fetching is paused.
-    #[arg(long, env = "DVC_PARTITION_QUEUE", default_value_t = 20_000)]
-    pub partition_queue: usize,
+    /// Records fetched but not yet decoded, across all partitions, before
+    /// fetching pauses (bounds memory while ClickHouse is down or slow).
+    #[arg(long, env = "DVC_QUEUE_MAX_RECORDS", default_value_t = 200_000)]
+    pub queue_max_records: usize,
     /// First retry delay after a transient ClickHouse or Kafka failure (ms); doubles up to the max.
     #[arg(long, env = "DVC_RETRY_MIN_MS", default_value_t = 100)]
     pub retry_min_ms: u64,

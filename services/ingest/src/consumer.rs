@@ -13,6 +13,7 @@
 //!   records are read again by the next owner.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,11 +26,10 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 
 use crate::metrics::PartitionLabel;
-use crate::partition::{self, Record};
+use crate::partition::{self, CHUNK, Chunk, Record};
 use crate::{Commit, Shared};
 
 pub struct IngestContext {
@@ -46,11 +46,16 @@ struct State {
 /// A partition this instance owns.
 struct Assigned {
     topic: Arc<str>,
-    queue: tokio::sync::mpsc::Sender<Record>,
+    queue: tokio::sync::mpsc::UnboundedSender<Chunk>,
     task: JoinHandle<()>,
-    /// Records polled while the queue was full, in offset order.
-    stash: VecDeque<Record>,
+    /// Records polled since the last hand-over.
+    pending: Vec<Record>,
+    /// Chunks polled while the queue was full, in offset order.
+    stash: VecDeque<Vec<Record>>,
 }
+
+/// Partial chunks wait at most this long on the poll thread.
+const HAND_OVER_EVERY: Duration = Duration::from_millis(10);
 
 pub type IngestConsumer = BaseConsumer<IngestContext>;
 
@@ -88,16 +93,24 @@ pub fn create(shared: Arc<Shared>, runtime: Handle, commits: Receiver<Commit>) -
 pub fn poll_loop(consumer: IngestConsumer) {
     let ctx = consumer.context();
     let stop = ctx.shared.stop.clone();
+    let mut last_hand_over = std::time::Instant::now();
     while !stop.is_cancelled() {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => ctx.route(&consumer, &message),
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries by itself")
+        let idle = match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                ctx.route(&consumer, &message);
+                false
             }
-            None => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "Kafka consumer error; librdkafka retries by itself");
+                true
+            }
+            None => true,
+        };
+        if idle || last_hand_over.elapsed() >= HAND_OVER_EVERY {
+            ctx.hand_over_all(&consumer);
+            ctx.commit_reported(&consumer, CommitMode::Async);
+            last_hand_over = std::time::Instant::now();
         }
-        ctx.drain_stashes(&consumer);
-        ctx.commit_reported(&consumer, CommitMode::Async);
     }
     tracing::info!("stopping: writing the last batches");
     ctx.release_all(&consumer, ctx.shared.config.shutdown_timeout());
@@ -115,47 +128,53 @@ impl IngestContext {
         let Some(stream) = self.shared.config.stream_of(message.topic()) else {
             return;
         };
-        let record = Record {
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().map(<[u8]>::to_vec),
-        };
         let mut state = self.state();
         let Some(assigned) = state.assigned.get_mut(&(stream, message.partition())) else {
             return; // revoked meanwhile: the next owner reads it again
         };
-        if !assigned.stash.is_empty() {
-            assigned.stash.push_back(record);
-            return;
-        }
-        match assigned.queue.try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(record)) => {
-                assigned.stash.push_back(record);
-                self.set_paused(consumer, &assigned.topic, message.partition(), true);
-            }
-            // The task ended on a fatal error; the stop token is set.
-            Err(TrySendError::Closed(_)) => {}
+        assigned.pending.push(Record {
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+        });
+        if assigned.pending.len() >= CHUNK {
+            self.hand_over(consumer, message.partition(), assigned);
         }
     }
 
-    fn drain_stashes(&self, consumer: &IngestConsumer) {
+    /// Gives the partition's pending records to its task, unless the records
+    /// queued across all partitions reach `queue_max_records`: then they wait
+    /// here and the partition is paused until the tasks catch up (ClickHouse
+    /// down or slower than Kafka). Pausing is for real backpressure only:
+    /// resuming makes librdkafka fetch again what it had prefetched.
+    fn hand_over(&self, consumer: &IngestConsumer, partition: i32, assigned: &mut Assigned) {
+        let was_paused = !assigned.stash.is_empty();
+        if !assigned.pending.is_empty() {
+            let records = std::mem::replace(&mut assigned.pending, Vec::with_capacity(CHUNK));
+            assigned.stash.push_back(records);
+        }
+        let limit = self.shared.config.queue_max_records;
+        while let Some(records) = assigned.stash.front() {
+            if self.shared.queued.load(Ordering::Relaxed) + records.len() > limit {
+                break;
+            }
+            let Some(records) = assigned.stash.pop_front() else { break };
+            if assigned.queue.send(Chunk::new(records, &self.shared.queued)).is_err() {
+                // The task ended on a fatal error; the stop token is set.
+                assigned.stash.clear();
+            }
+        }
+        let paused = !assigned.stash.is_empty();
+        if paused != was_paused {
+            self.set_paused(consumer, &assigned.topic, partition, paused);
+        }
+    }
+
+    fn hand_over_all(&self, consumer: &IngestConsumer) {
         let mut state = self.state();
         for ((_, partition), assigned) in state.assigned.iter_mut() {
-            if assigned.stash.is_empty() {
-                continue;
-            }
-            while let Some(record) = assigned.stash.pop_front() {
-                match assigned.queue.try_send(record) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(record) | TrySendError::Closed(record)) => {
-                        assigned.stash.push_front(record);
-                        break;
-                    }
-                }
-            }
-            if assigned.stash.is_empty() {
-                self.set_paused(consumer, &assigned.topic, *partition, false);
+            if !assigned.pending.is_empty() || !assigned.stash.is_empty() {
+                self.hand_over(consumer, *partition, assigned);
             }
         }
     }
@@ -248,7 +267,10 @@ impl IngestContext {
         let mut state = self.state();
         for (stream, topic, partition) in spawned {
             let (queue, task) = partition::spawn(self.shared.clone(), &self.runtime, stream, topic.clone(), partition);
-            state.assigned.insert((stream, partition), Assigned { topic, queue, task, stash: VecDeque::new() });
+            let pending = Vec::with_capacity(CHUNK);
+            state
+                .assigned
+                .insert((stream, partition), Assigned { topic, queue, task, pending, stash: VecDeque::new() });
         }
     }
 

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     hasher: ApplicantHasher,
     backoff: Backoff,
     commits: std::sync::mpsc::Sender<Commit>,
+    /// Records handed to partition tasks and not yet decoded.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     stop: CancellationToken,
     fatal: Mutex<Option<anyhow::Error>>,
 }
@@ -95,6 +97,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         hasher,
         backoff,
         commits,
+        queued: Arc::default(),
         stop: stop.clone(),
         fatal: Mutex::new(None),
     });

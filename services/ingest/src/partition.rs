@@ -10,6 +10,7 @@
 //! revocation or shutdown) makes the task write what it holds and exit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use dvc_events::Stream;
@@ -30,6 +31,38 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
 }
 
+/// Records travel from the poll thread in chunks: one wake-up per chunk, not
+/// per record. A chunk counts its records in the shared `queued` total until
+/// it is dropped (consumed or discarded), so memory stays bounded even when a
+/// task is aborted with chunks in its queue.
+#[derive(Debug)]
+pub struct Chunk {
+    records: Vec<Record>,
+    counted: usize,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Chunk {
+    pub fn new(records: Vec<Record>, queued: &Arc<AtomicUsize>) -> Chunk {
+        let counted = records.len();
+        queued.fetch_add(counted, Ordering::Relaxed);
+        Chunk { records, counted, queued: queued.clone() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.counted
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.counted, Ordering::Relaxed);
+    }
+}
+
+/// Records per chunk handed from the poll thread to a partition task.
+pub const CHUNK: usize = 500;
+
 /// Starts the task of one partition; it ends when the returned sender is dropped.
 pub fn spawn(
     shared: Arc<Shared>,
@@ -37,8 +70,9 @@ pub fn spawn(
     stream: Stream,
     topic: Arc<str>,
     partition: i32,
-) -> (mpsc::Sender<Record>, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(shared.config.partition_queue.max(1));
+) -> (mpsc::UnboundedSender<Chunk>, JoinHandle<()>) {
+    // Unbounded: the poll thread bounds what is queued (Config::queue_max_records).
+    let (tx, rx) = mpsc::unbounded_channel();
     let join = match stream {
         Stream::Dossier => runtime.spawn(run::<DossierRow>(shared, topic, partition, rx)),
         Stream::Payment => runtime.spawn(run::<PaymentRow>(shared, topic, partition, rx)),
@@ -65,71 +99,106 @@ impl<T> Batch<T> {
     }
 }
 
-async fn run<T: RawRow>(shared: Arc<Shared>, topic: Arc<str>, partition: i32, mut rx: mpsc::Receiver<Record>) {
+type Flush<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Batch<T>, crate::sink::Fatal>> + Send>>;
+
+/// The partition's loop: batch n+1 fills while batch n is written. At most
+/// one write is in flight, so offsets are committed in order; with a full
+/// batch waiting behind it, the task stops reading (and the queue, then the
+/// partition, backs up).
+async fn run<T: RawRow>(shared: Arc<Shared>, topic: Arc<str>, partition: i32, mut rx: mpsc::UnboundedReceiver<Chunk>) {
     let max_rows = shared.config.batch_max_rows as usize;
-    let label = Metrics::topic(&topic);
-    let consumed = shared.metrics.consumed.get_or_create(&label).clone();
+    let consumed = shared.metrics.consumed.get_or_create(&Metrics::topic(&topic)).clone();
     let mut at = Coordinates { topic: topic.clone(), partition: u32::try_from(partition).unwrap_or(0), offset: 0 };
-    let mut batch = Batch::<T>::new();
+    let mut filling = Batch::<T>::new();
+    let mut spare: Option<Batch<T>> = None;
+    let mut writing: Option<Flush<T>> = None;
+    let mut closed = false;
     loop {
-        let next = match batch.deadline {
-            Some(deadline) => tokio::select! {
-                r = rx.recv() => Some(r),
-                () = tokio::time::sleep_until(deadline) => None,
-            },
-            None => Some(rx.recv().await),
-        };
-        let closed = match next {
-            Some(Some(record)) => {
-                consumed.inc();
-                if batch.last_offset.is_none() {
-                    batch.first_offset = record.offset;
-                    batch.deadline = Some(tokio::time::Instant::now() + shared.config.batch_max_wait());
-                }
-                batch.last_offset = Some(record.offset);
-                at.offset = u64::try_from(record.offset).unwrap_or(0);
-                match T::from_record(record.payload.as_deref().unwrap_or_default(), &at, &shared.hasher) {
-                    Ok(row) => batch.rows.push(row),
-                    Err(e) => batch.rejected.push(Rejected {
-                        offset: record.offset,
-                        key: record.key,
-                        payload: record.payload,
-                        reason: e.to_string(),
-                    }),
-                }
-                if batch.len() < max_rows {
-                    continue;
-                }
-                false
-            }
-            Some(None) => true,
-            None => false,
-        };
-        if let Err(fatal) = flush(&shared, &topic, partition, &mut batch).await {
-            tracing::error!(topic = %topic, partition, error = %fatal, "stopping ingest");
-            shared.fail(fatal.into());
+        let due =
+            filling.len() >= max_rows || closed || filling.deadline.is_some_and(|d| d <= tokio::time::Instant::now());
+        if writing.is_none() && filling.last_offset.is_some() && due {
+            let next = spare.take().unwrap_or_else(Batch::new);
+            let batch = std::mem::replace(&mut filling, next);
+            writing = Some(Box::pin(flush(shared.clone(), topic.clone(), partition, batch)));
+        }
+        if closed && writing.is_none() && filling.last_offset.is_none() {
             return;
         }
-        if closed {
-            return;
+        let reading = !closed && filling.len() < max_rows;
+        tokio::select! {
+            chunk = rx.recv(), if reading => match chunk {
+                Some(mut chunk) => {
+                    consumed.inc_by(chunk.len() as u64);
+                    for record in std::mem::take(&mut chunk.records) {
+                        add(&mut filling, record, &mut at, &shared);
+                    }
+                }
+                None => closed = true,
+            },
+            written = async {
+                match writing.as_mut() {
+                    Some(write) => write.await,
+                    None => std::future::pending().await,
+                }
+            }, if writing.is_some() => {
+                writing = None;
+                match written {
+                    Ok(mut batch) => {
+                        batch.rows.clear();
+                        batch.rejected.clear();
+                        batch.last_offset = None;
+                        batch.deadline = None;
+                        spare = Some(batch);
+                    }
+                    Err(fatal) => {
+                        tracing::error!(topic = %topic, partition, error = %fatal, "stopping ingest");
+                        shared.fail(fatal.into());
+                        return;
+                    }
+                }
+            },
+            () = tokio::time::sleep_until(filling.deadline.unwrap_or_else(tokio::time::Instant::now)),
+                if filling.deadline.is_some() && writing.is_none() => {}
+            // Unreachable: a task that can neither read nor write has returned above.
+            else => {}
         }
     }
 }
 
+fn add<T: RawRow>(batch: &mut Batch<T>, record: Record, at: &mut Coordinates, shared: &Shared) {
+    if batch.last_offset.is_none() {
+        batch.first_offset = record.offset;
+        batch.deadline = Some(tokio::time::Instant::now() + shared.config.batch_max_wait());
+    }
+    batch.last_offset = Some(record.offset);
+    at.offset = u64::try_from(record.offset).unwrap_or(0);
+    match T::from_record(record.payload.as_deref().unwrap_or_default(), at, &shared.hasher) {
+        Ok(row) => batch.rows.push(row),
+        Err(e) => batch.rejected.push(Rejected {
+            offset: record.offset,
+            key: record.key,
+            payload: record.payload,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Writes one batch: dead letters first (acknowledged), then one insert, then
+/// reports the offset for commit. Gives the batch back for its allocations.
 async fn flush<T: RawRow>(
-    shared: &Shared,
-    topic: &Arc<str>,
+    shared: Arc<Shared>,
+    topic: Arc<str>,
     partition: i32,
-    batch: &mut Batch<T>,
-) -> Result<(), crate::sink::Fatal> {
+    mut batch: Batch<T>,
+) -> Result<Batch<T>, crate::sink::Fatal> {
     let Some(last_offset) = batch.last_offset else {
-        return Ok(());
+        return Ok(batch);
     };
     let span = tracing::info_span!("batch", topic = %topic, partition, first_offset = batch.first_offset,
         last_offset, rows = batch.rows.len(), rejected = batch.rejected.len());
     async {
         let started = Instant::now();
-        let label = Metrics::topic(topic);
+        let label = Metrics::topic(&topic);
         if !batch.rejected.is_empty() {
             for r in &batch.rejected {
                 tracing::debug!(offset = r.offset, reason = %r.reason, "dead-lettering");
@@ -145,9 +214,5 @@ async fn flush<T: RawRow>(
     }
     .instrument(span)
     .await?;
-    batch.rows.clear();
-    batch.rejected.clear();
-    batch.last_offset = None;
-    batch.deadline = None;
-    Ok(())
+    Ok(batch)
 }

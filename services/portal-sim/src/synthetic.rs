@@ -1,5 +1,6 @@
-//! Simple valid contract events for ingest tests: every event has its own
-//! `event_id`, so the expected count of any table is the number sent.
+//! Independent valid contract events: every event has its own `event_id`,
+//! so the expected count of any table is the number sent. Deterministic for a
+//! given seed.
 
 use dvc_events::{
     ApplicantType, Channel, DossierEvent, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus, Place, Rating,
@@ -92,4 +93,36 @@ pub fn feedback(rng: &mut StdRng, run: &str, i: u64) -> FeedbackEvent {
 
 pub fn json<T: serde::Serialize>(event: &T) -> Vec<u8> {
     serde_json::to_vec(event).expect("events serialize")
+}
+
+/// One generated message: the stream it belongs to, its key and its value.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub stream: dvc_events::Stream,
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// `n` events spread over the three streams as real traffic is (70% dossier,
+/// 20% payment, 10% feedback), all distinct, keyed by dossier.
+pub fn mixed(run: &str, n: u64, seed: u64) -> impl Iterator<Item = Message> + '_ {
+    use dvc_events::Stream;
+    let mut rng = rng(seed);
+    (0..n).map(move |i| {
+        let (stream, key, value) = match i % 10 {
+            0..=6 => {
+                let e = dossier(&mut rng, run, i);
+                (Stream::Dossier, e.dossier_id.clone(), json(&e))
+            }
+            7 | 8 => {
+                let e = payment(&mut rng, run, i);
+                (Stream::Payment, e.dossier_id.clone(), json(&e))
+            }
+            _ => {
+                let e = feedback(&mut rng, run, i);
+                (Stream::Feedback, e.dossier_id.clone(), json(&e))
+            }
+        };
+        Message { stream, key, value }
+    })
 }

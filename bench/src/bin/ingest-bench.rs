@@ -1,0 +1,272 @@
+//! Ingest throughput, side by side on one pre-loaded topic set and one machine:
+//! (a) a raw rdkafka consumer that only reads (the broker's ceiling),
+//! (b) `dvc-ingest` end to end into ClickHouse (events/s, CPU per event, peak RSS),
+//! (c) a naive Python consumer batching JSONEachRow over HTTP (bench/naive_consumer.py).
+//! Also: decode+convert CPU per event, to show where the ingest time goes.
+//! Writes bench/results/ingest.json.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use dvc_events::Stream;
+use dvc_ingest::rows::{DossierRow, RawRow};
+use dvc_warehouse::ClickHouseArgs;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// Events to pre-load (spread 70/20/10 over the dossier, payment and feedback topics).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    #[arg(long, env = "DVC_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    #[command(flatten)]
+    clickhouse: ClickHouseArgs,
+    /// Folder of the release binaries.
+    #[arg(long, env = "DVC_BIN_DIR", default_value = "target/release")]
+    bin_dir: PathBuf,
+    #[arg(long, default_value = "bench/results/ingest.json")]
+    out: PathBuf,
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+fn cpu_seconds(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').context("stat format")? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    let hz: f64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?.trim().parse()?;
+    Ok(ticks / hz)
+}
+
+/// Peak resident memory (VmHWM) of a process, in MiB.
+fn peak_rss_mb(pid: &str) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("VmHWM")?;
+    let kb: f64 = line.split_whitespace().nth(1).context("VmHWM value")?.parse()?;
+    Ok(kb / 1024.0)
+}
+
+fn preload(args: &Args, run: &str, topics: &[String; 3]) -> Result<f64> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .set("linger.ms", "50")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("compression.type", "lz4")
+        .create()?;
+    let start = Instant::now();
+    for m in dvc_portal_sim::synthetic::mixed(run, args.events, 42) {
+        let topic = &topics[m.stream as usize];
+        let mut record = BaseRecord::to(topic).key(&m.key).payload(&m.value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(300))?;
+    Ok(args.events as f64 / start.elapsed().as_secs_f64())
+}
+
+/// (a) Reads every pre-loaded record once and does nothing with it.
+fn raw_consume(args: &Args, run: &str, topics: &[String; 3]) -> Result<(f64, f64)> {
+    let cpu_before = cpu_seconds("self")?;
+    let start = Instant::now();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .set("group.id", format!("{run}.raw"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for t in topics {
+        for p in 0..args.partitions {
+            tpl.add_partition_offset(t, p, Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let (mut n, mut bytes) = (0u64, 0usize);
+    while n < args.events {
+        match consumer.poll(Duration::from_secs(30)) {
+            Some(Ok(m)) => {
+                n += 1;
+                bytes += m.payload().map_or(0, <[u8]>::len);
+            }
+            Some(Err(e)) => bail!("raw consumer: {e}"),
+            None => bail!("raw consumer: no record for 30 s after {n}"),
+        }
+    }
+    let eps = n as f64 / start.elapsed().as_secs_f64();
+    let cpu_us = (cpu_seconds("self")? - cpu_before) * 1e6 / n as f64;
+    eprintln!("raw consume: {n} records, {} MB", bytes / 1_000_000);
+    Ok((eps, cpu_us))
+}
+
+/// Decode + convert CPU per dossier event, single thread (the ingest's own work per record).
+fn decode_cost(run: &str) -> Result<f64> {
+    let messages: Vec<_> = dvc_portal_sim::synthetic::mixed(run, 300_000, 7)
+        .filter(|m| m.stream == Stream::Dossier)
+        .map(|m| m.value)
+        .collect();
+    let hasher = dvc_ingest::privacy::ApplicantHasher::new(b"bench-key-0123456789abcdef")?;
+    let at = dvc_ingest::rows::Coordinates { topic: "bench".into(), partition: 0, offset: 0 };
+    let start = Instant::now();
+    let mut ok = 0usize;
+    for m in &messages {
+        ok += usize::from(DossierRow::from_record(m, &at, &hasher).is_ok());
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / messages.len() as f64;
+    anyhow::ensure!(ok == messages.len(), "bench events must all be valid");
+    Ok(us)
+}
+
+struct IngestRun {
+    eps: f64,
+    cpu_us_per_event: f64,
+    peak_rss_mb: f64,
+}
+
+/// (b) The ingest binary end to end: from process start until every row is in ClickHouse.
+async fn ingest(args: &Args, run: &str, topics: &[String; 3], dlq: &str) -> Result<IngestRun> {
+    let ch = args.clickhouse.with_database(format!("bench_{}", run.replace(['.', '-'], "_")));
+    dvc_warehouse::migrate(&ch.server_client(), &ch.database).await?;
+    let start = Instant::now();
+    let mut child = Command::new(args.bin_dir.join("dvc-ingest"))
+        .args([
+            format!("--brokers={}", args.brokers),
+            format!("--group={run}.ingest"),
+            format!("--dossier-topic={}", topics[0]),
+            format!("--payment-topic={}", topics[1]),
+            format!("--feedback-topic={}", topics[2]),
+            format!("--dead-letter-topic={dlq}"),
+            format!("--clickhouse-url={}", ch.url),
+            format!("--clickhouse-database={}", ch.database),
+            "--applicant-key=bench-key-0123456789abcdef".to_owned(),
+            "--listen=127.0.0.1:0".to_owned(),
+        ])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .context("starting dvc-ingest (run `cargo build --release --workspace --bins`)")?;
+    let pid = child.id().to_string();
+    let client = ch.client();
+    let count_sql = "SELECT (SELECT count() FROM dossier_events) + (SELECT count() FROM payment_events) \
+                     + (SELECT count() FROM feedback_events)";
+    loop {
+        let n: u64 = client.query(count_sql).fetch_one().await.unwrap_or(0);
+        if n >= args.events {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            bail!("ingest stored only {n} of {} events in 10 minutes", args.events);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(&pid)?;
+    let rss = peak_rss_mb(&pid)?;
+    Command::new("kill").args(["-TERM", &pid]).status()?;
+    child.wait()?;
+    client.query("DROP DATABASE IF EXISTS {}").execute().await.ok();
+    Ok(IngestRun {
+        eps: args.events as f64 / elapsed,
+        cpu_us_per_event: cpu * 1e6 / args.events as f64,
+        peak_rss_mb: rss,
+    })
+}
+
+/// (c) The naive Python baseline.
+fn naive(args: &Args, run: &str, topics: &[String; 3]) -> Result<serde_json::Value> {
+    let out = Command::new("python3")
+        .arg("bench/naive_consumer.py")
+        .args([
+            "--brokers",
+            &args.brokers,
+            "--group",
+            &format!("{run}.naive"),
+            "--clickhouse-url",
+            &args.clickhouse.url,
+        ])
+        .args(["--database", &format!("bench_naive_{}", run.replace(['.', '-'], "_"))])
+        .args(["--expect", &args.events.to_string()])
+        .args(topics)
+        .output()?;
+    if !out.status.success() {
+        bail!("naive consumer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let run = format!("bench.{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
+    let topics = Stream::ALL.map(|s| format!("{run}.{}", s.name()));
+    let dlq = format!("{run}.dead-letter");
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &args.brokers).create()?;
+    let new: Vec<_> = topics
+        .iter()
+        .chain(std::iter::once(&dlq))
+        .map(|t| NewTopic::new(t, args.partitions, TopicReplication::Fixed(1)))
+        .collect();
+    for r in admin.create_topics(&new, &AdminOptions::new()).await? {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+
+    eprintln!("pre-loading {} events …", args.events);
+    let preload_eps = preload(&args, &run, &topics)?;
+    eprintln!("(a) raw consumer …");
+    let (raw_eps, raw_cpu_us) = raw_consume(&args, &run, &topics)?;
+    eprintln!("decode cost …");
+    let decode_us = decode_cost(&run)?;
+    eprintln!("(b) dvc-ingest …");
+    let ingest = ingest(&args, &run, &topics, &dlq).await?;
+    eprintln!("(c) naive Python consumer …");
+    let naive = naive(&args, &run, &topics)?;
+    let naive_eps = naive["eps"].as_f64().context("naive eps")?;
+
+    let result = json!({
+        "events": args.events,
+        "raw_consume_eps": raw_eps.round(),
+        "ingest_eps": ingest.eps.round(),
+        "naive_eps": naive_eps.round(),
+        "ingest_cpu_us_per_event": (ingest.cpu_us_per_event * 100.0).round() / 100.0,
+        "ingest_peak_rss_mb": ingest.peak_rss_mb.round(),
+        "ingest_vs_raw": (ingest.eps / raw_eps * 1000.0).round() / 1000.0,
+        "ingest_vs_naive": (ingest.eps / naive_eps * 10.0).round() / 10.0,
+        "breakdown_cpu_us_per_event": {
+            "kafka_consume_raw": (raw_cpu_us * 100.0).round() / 100.0,
+            "decode_validate_convert_dossier": (decode_us * 100.0).round() / 100.0,
+        },
+        "naive_cpu_us_per_event": naive["cpu_us_per_event"],
+        "preload_eps": preload_eps.round(),
+        "partitions": args.partitions,
+        "machine": { "cpus": std::thread::available_parallelism()?.get() },
+        "broker": "tansu 0.6.0, SQLite storage",
+        "clickhouse": args.clickhouse.client().query("SELECT version()").fetch_one::<String>().await?,
+        "finished_at_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+    });
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&result)? + "\n")?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
