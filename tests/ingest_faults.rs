@@ -116,10 +116,14 @@ async fn clickhouse_down_for_20_seconds_loses_and_duplicates_nothing() {
     let mut server = OwnClickHouse::start(&format!("outage-{}", std::process::id()));
     let args = ClickHouseArgs { url: server.url(), ..ClickHouseArgs::default() };
     let env = TestEnv::on("outage", args).await;
+    // A small queue bound, so the outage fills it and partitions pause, then resume.
     let events = traffic(&env.name, 40_000, 3);
     let stop = CancellationToken::new();
     let _stop_on_panic = stop.clone().drop_guard();
-    let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&["--retry-max-ms=1000"]), stop.clone()));
+    let ingest = tokio::spawn(dvc_ingest::run(
+        env.ingest_config(&["--retry-max-ms=1000", "--queue-max-records=2000"]),
+        stop.clone(),
+    ));
 
     let streaming = stream_traffic(&env, &events, 40, Duration::from_millis(500));
     let outage = async {
