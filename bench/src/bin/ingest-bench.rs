@@ -183,7 +183,7 @@ async fn ingest(args: &Args, run: &str, topics: &[String; 3], dlq: &str) -> Resu
     let rss = peak_rss_mb(&pid)?;
     Command::new("kill").args(["-TERM", &pid]).status()?;
     child.wait()?;
-    client.query("DROP DATABASE IF EXISTS {}").execute().await.ok();
+    client.query(&format!("DROP DATABASE IF EXISTS {}", ch.database)).execute().await.ok();
     Ok(IngestRun {
         eps: args.events as f64 / elapsed,
         cpu_us_per_event: cpu * 1e6 / args.events as f64,
