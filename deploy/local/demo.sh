@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The demo for now (the rates API and the live portal simulator come next):
-# publish the sample portal traffic of shared/samples to the local stack and
-# show it arriving in ClickHouse through dvc-ingest.
+# The demo for now (the live portal simulator and dashboard come next):
+# publish the sample portal traffic of shared/samples to the local stack, show
+# it arriving in ClickHouse through dvc-ingest, and its rates from the API.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 SAMPLES="${DVC_SAMPLES:-$ROOT/../shared/samples}"
@@ -27,11 +27,20 @@ ch "SELECT 'dossier' AS stream, count() AS rows, uniqExact(event_id) AS events, 
     UNION ALL SELECT 'feedback', count(), uniqExact(event_id), uniqExact(dossier_id) FROM $DB.feedback_events
     FORMAT PrettyCompactMonoBlock"
 echo
-echo "Dossiers by authority kind and filing channel (from each dossier's earliest event; all days):"
-ch "SELECT if(substring(authority_code, 1, 1) = 'G', 'ministry', 'province') AS kind, channel, count() AS dossiers
-    FROM (SELECT dossier_id, any(authority_code) AS authority_code, argMin(channel, occurred_at) AS channel
-          FROM $DB.dossier_events GROUP BY dossier_id)
-    GROUP BY kind, channel ORDER BY kind, channel FORMAT PrettyCompactMonoBlock"
+echo "Rates for 2024-07-01..03 from the rates API (GET http://127.0.0.1:8080/v1/rates?metric=...&from=...&to=...&group_by=...):"
+python3 - <<'PY'
+import json, urllib.request
+base = "http://127.0.0.1:8080/v1/rates?from=2024-07-01&to=2024-07-03"
+metrics = [m["name"] for m in json.load(urllib.request.urlopen("http://127.0.0.1:8080/v1/metrics"))["metrics"]]
+print(f"  {'metric':<26}{'national':>14}{'ministry':>14}{'province':>14}")
+for m in metrics:
+    cells = []
+    for g in ("national", "authority_kind"):
+        for row in json.load(urllib.request.urlopen(f"{base}&metric={m}&group_by={g}"))["rows"]:
+            v = row["value"]
+            cells.append("—" if v is None else f"{v:,.0f}" if row["denominator"] is None else f"{100 * v:.1f}%")
+    print(f"  {m:<26}" + "".join(f"{c:>14}" for c in cells))
+PY
 echo
 echo "Ingest metrics (http://127.0.0.1:9464/metrics):"
 curl -s http://127.0.0.1:9464/metrics | grep -E '^dvc_ingest_(consumed|inserted_rows|dead_letters)_total' | sed 's/^/  /'

@@ -51,5 +51,10 @@ def test_migrations_apply_in_order_on_current_clickhouse(tmp_path):
         )
         n = s.query("SELECT count() FROM dvc.dossier_events WHERE channel = 'online'", "CSV").data().strip()
         assert n == "1"
+        # The materialized views fold it into the facts the rates read.
+        facts = s.query("SELECT day, full_online, online, dossier FROM dvc.dossier_facts", "CSV").data().strip()
+        assert facts == '"2024-07-01",1,1,1'
+        for view in ("payment_facts", "rating_facts"):
+            assert s.query(f"SELECT count() FROM dvc.{view}", "CSV").data().strip() == "0"
     finally:
         s.close()

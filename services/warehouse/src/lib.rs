@@ -4,8 +4,10 @@
 
 mod config;
 mod errors;
+mod metrics;
 mod migrate;
 
 pub use config::ClickHouseArgs;
 pub use errors::{Retry, classify};
+pub use metrics::{GroupBy, Kind, METRICS, Metric, Source, metric};
 pub use migrate::{Migration, ServerVersion, migrate, migrations};

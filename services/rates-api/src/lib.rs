@@ -1,0 +1,233 @@
+//! The rates API (CONTRACT.md §6). Every figure is computed in ClickHouse
+//! from the facts views, over the metric catalog of `dvc_warehouse::METRICS`;
+//! this service validates parameters, runs one query and shapes the answer.
+//! Reads only: point it at a read-only ClickHouse user.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use clickhouse::Row;
+use dvc_warehouse::{ClickHouseArgs, GroupBy, Kind, METRICS, metric};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::macros::{format_description, offset};
+use time::{Date, OffsetDateTime};
+use tokio_util::sync::CancellationToken;
+
+/// Serves the rates of DVC Pulse from ClickHouse.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "dvc-rates-api", version)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "DVC_RATES_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+}
+
+/// Serves until `stop` fires.
+pub async fn serve(listener: tokio::net::TcpListener, config: Config, stop: CancellationToken) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, database = %config.clickhouse.database, "rates API listening");
+    axum::serve(listener, router(config.clickhouse.client())).with_graceful_shutdown(stop.cancelled_owned()).await?;
+    Ok(())
+}
+
+pub fn router(clickhouse: clickhouse::Client) -> Router {
+    Router::new()
+        .route("/v1/rates", get(rates))
+        .route("/v1/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(clickhouse)
+}
+
+/// One row of `/v1/rates`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct RateRow {
+    pub group: String,
+    pub numerator: Option<u64>,
+    pub denominator: Option<u64>,
+    /// A fraction for rates, an integer for totals.
+    pub value: Option<serde_json::Number>,
+}
+
+#[derive(Row, Deserialize)]
+struct Sums {
+    grp: String,
+    numerator: u64,
+    denominator: u64,
+}
+
+/// A bad request parameter: answered 400 with `{"error": "<parameter>: <problem>"}`.
+#[derive(Debug)]
+struct BadParameter {
+    parameter: String,
+    problem: String,
+}
+
+impl BadParameter {
+    fn new(parameter: &str, problem: String) -> BadParameter {
+        BadParameter { parameter: parameter.to_owned(), problem }
+    }
+}
+
+impl IntoResponse for BadParameter {
+    fn into_response(self) -> Response {
+        let error = format!("{}: {}", self.parameter, self.problem);
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// A valid `/v1/rates` request.
+struct RatesRequest {
+    metric: &'static dvc_warehouse::Metric,
+    group: GroupBy,
+    from: Date,
+    to: Date,
+}
+
+/// Today in Vietnam (UTC+7 all year).
+fn today() -> Date {
+    OffsetDateTime::now_utc().to_offset(offset!(+7)).date()
+}
+
+fn day(params: &HashMap<String, String>, name: &str) -> Result<Date, BadParameter> {
+    match params.get(name) {
+        None => Ok(today()),
+        Some(text) => Date::parse(text, format_description!("[year]-[month]-[day]"))
+            .map_err(|_| BadParameter::new(name, format!("{text:?} is not a date (YYYY-MM-DD)"))),
+    }
+}
+
+fn parse(params: &HashMap<String, String>) -> Result<RatesRequest, BadParameter> {
+    const KNOWN: [&str; 4] = ["metric", "from", "to", "group_by"];
+    let mut unknown: Vec<&String> = params.keys().filter(|k| !KNOWN.contains(&k.as_str())).collect();
+    unknown.sort();
+    if let Some(name) = unknown.first() {
+        return Err(BadParameter::new(name, format!("unknown parameter; use {}", KNOWN.join(", "))));
+    }
+    let names = || METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
+    let name =
+        params.get("metric").ok_or_else(|| BadParameter::new("metric", format!("required; one of {}", names())))?;
+    let metric =
+        metric(name).ok_or_else(|| BadParameter::new("metric", format!("{name:?} is not one of {}", names())))?;
+    let group = match params.get("group_by") {
+        None => GroupBy::National,
+        Some(g) => GroupBy::parse(g).ok_or_else(|| {
+            let all: Vec<&str> = GroupBy::ALL.iter().map(|g| g.as_str()).collect();
+            BadParameter::new("group_by", format!("{g:?} is not one of {}", all.join(", ")))
+        })?,
+    };
+    let (from, to) = (day(params, "from")?, day(params, "to")?);
+    if from > to {
+        return Err(BadParameter::new("from", format!("{from} is after to ({to})")));
+    }
+    Ok(RatesRequest { metric, group, from, to })
+}
+
+async fn rates(
+    State(clickhouse): State<clickhouse::Client>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let RatesRequest { metric, group, from, to } = match parse(&params) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    let sums: Vec<Sums> =
+        match clickhouse.query(&metric.query(group)).bind(from.to_string()).bind(to.to_string()).fetch_all().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, metric = metric.name, "rates query failed");
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") })))
+                    .into_response();
+            }
+        };
+    let mut rows: Vec<RateRow> = sums
+        .into_iter()
+        .map(|s| match metric.kind {
+            Kind::Rate => RateRow {
+                group: s.grp,
+                numerator: Some(s.numerator),
+                denominator: Some(s.denominator),
+                value: (s.denominator > 0)
+                    .then(|| serde_json::Number::from_f64(s.numerator as f64 / s.denominator as f64))
+                    .flatten(),
+            },
+            Kind::Total => {
+                RateRow { group: s.grp, numerator: None, denominator: None, value: Some(s.numerator.into()) }
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.group.cmp(&b.group));
+    Json(json!({
+        "metric": metric.name,
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "group_by": group.as_str(),
+        "rows": rows,
+    }))
+    .into_response()
+}
+
+async fn metrics() -> Json<serde_json::Value> {
+    Json(json!({ "metrics": METRICS }))
+}
+
+async fn healthz(State(clickhouse): State<clickhouse::Client>) -> Response {
+    match clickhouse.query("SELECT 1").execute().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("ClickHouse unreachable: {e}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        let bad = parse(&params(pairs)).err().expect("rejected");
+        format!("{}: {}", bad.parameter, bad.problem)
+    }
+
+    #[test]
+    fn defaults_are_national_and_today() {
+        let r = parse(&params(&[("metric", "online_share")])).ok().unwrap();
+        assert_eq!(r.metric.name, "online_share");
+        assert_eq!(r.group, GroupBy::National);
+        assert_eq!((r.from, r.to), (today(), today()));
+    }
+
+    #[test]
+    fn every_bad_parameter_is_named() {
+        assert!(error(&[]).starts_with("metric: required; one of full_online_share, "));
+        assert!(error(&[("metric", "x")]).starts_with("metric: \"x\" is not one of "));
+        assert_eq!(
+            error(&[("metric", "online_share"), ("group_by", "province")]),
+            "group_by: \"province\" is not one of national, authority_kind, authority_code, agency_code, procedure_code"
+        );
+        assert_eq!(
+            error(&[("metric", "online_share"), ("from", "2024-02-30")]),
+            "from: \"2024-02-30\" is not a date (YYYY-MM-DD)"
+        );
+        assert_eq!(
+            error(&[("metric", "online_share"), ("to", "01/07/2024")]),
+            "to: \"01/07/2024\" is not a date (YYYY-MM-DD)"
+        );
+        assert_eq!(
+            error(&[("metric", "online_share"), ("from", "2024-07-02"), ("to", "2024-07-01")]),
+            "from: 2024-07-02 is after to (2024-07-01)"
+        );
+        assert_eq!(
+            error(&[("metric", "online_share"), ("groupby", "national")]),
+            "groupby: unknown parameter; use metric, from, to, group_by"
+        );
+    }
+}

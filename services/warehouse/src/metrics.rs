@@ -1,0 +1,273 @@
+//! The metric catalog (CONTRACT.md §5), defined once: each metric names the
+//! facts view it reads (schemas/clickhouse/003_facts_views.sql) and the 0/1
+//! (or amount) columns summed for its numerator and denominator. The rates
+//! API, its `/v1/metrics` listing and the tests all read this table.
+
+use serde::Serialize;
+
+/// Where a metric's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// One row per dossier, on the dossier's day.
+    Dossiers,
+    /// One row per payment, on the day it succeeded.
+    Payments,
+    /// One row per rating, on the rating's day.
+    Ratings,
+}
+
+impl Source {
+    pub const fn view(self) -> &'static str {
+        match self {
+            Source::Dossiers => "dossier_facts",
+            Source::Payments => "payment_facts",
+            Source::Ratings => "rating_facts",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// numerator / denominator; `null` when the denominator is 0.
+    Rate,
+    /// A sum or count alone (`value`; numerator and denominator `null`).
+    Total,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metric {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub source: Source,
+    /// Column of the source view summed for the numerator (or the total).
+    #[serde(skip)]
+    pub numerator_column: &'static str,
+    /// Column summed for the denominator (rates only).
+    #[serde(skip)]
+    pub denominator_column: Option<&'static str>,
+    pub title_vi: &'static str,
+    pub title_en: &'static str,
+    pub numerator_en: &'static str,
+    pub denominator_en: Option<&'static str>,
+}
+
+pub const METRICS: &[Metric] = &[
+    Metric {
+        name: "full_online_share",
+        kind: Kind::Rate,
+        source: Source::Dossiers,
+        numerator_column: "full_online",
+        denominator_column: Some("dossier"),
+        title_vi: "Tỷ lệ hồ sơ trực tuyến toàn trình trên tổng số hồ sơ TTHC",
+        title_en: "Share of dossiers filed through full-process online services",
+        numerator_en: "dossiers filed online (channel = online) for a full_online procedure",
+        denominator_en: Some("all dossiers"),
+    },
+    Metric {
+        name: "online_share",
+        kind: Kind::Rate,
+        source: Source::Dossiers,
+        numerator_column: "online",
+        denominator_column: Some("dossier"),
+        title_vi: "Tỷ lệ hồ sơ nộp trực tuyến",
+        title_en: "Share of dossiers filed online",
+        numerator_en: "dossiers with channel = online",
+        denominator_en: Some("all dossiers"),
+    },
+    Metric {
+        name: "on_time_rate",
+        kind: Kind::Rate,
+        source: Source::Dossiers,
+        numerator_column: "closed_on_time",
+        denominator_column: Some("closed_with_due"),
+        title_vi: "Tỷ lệ hồ sơ giải quyết đúng hạn",
+        title_en: "On-time processing rate",
+        numerator_en: "dossiers whose first closing event (status 3, 7, 8, 9 or 10) is at or before due_at",
+        denominator_en: Some("dossiers with a closing event and a due_at"),
+    },
+    Metric {
+        name: "digitization_rate",
+        kind: Kind::Rate,
+        source: Source::Dossiers,
+        numerator_column: "digitized",
+        denominator_column: Some("dossier"),
+        title_vi: "Tỷ lệ số hóa hồ sơ",
+        title_en: "Dossier digitization rate",
+        numerator_en: "dossiers with digitized = true",
+        denominator_en: Some("all dossiers"),
+    },
+    Metric {
+        name: "result_digitization_rate",
+        kind: Kind::Rate,
+        source: Source::Dossiers,
+        numerator_column: "resolved_result_digitized",
+        denominator_column: Some("resolved"),
+        title_vi: "Tỷ lệ số hóa kết quả giải quyết TTHC",
+        title_en: "Result digitization rate",
+        numerator_en: "resolved dossiers with result_digitized = true",
+        denominator_en: Some("dossiers that reached status 9 or 10"),
+    },
+    Metric {
+        name: "vneid_rate",
+        kind: Kind::Rate,
+        source: Source::Dossiers,
+        numerator_column: "vneid_verified",
+        denominator_column: Some("dossier"),
+        title_vi: "Tỷ lệ hồ sơ có tài khoản định danh VNeID",
+        title_en: "VNeID-verified applicant rate",
+        numerator_en: "dossiers with vneid_verified = true",
+        denominator_en: Some("all dossiers"),
+    },
+    Metric {
+        name: "online_payment_rate",
+        kind: Kind::Rate,
+        source: Source::Dossiers,
+        numerator_column: "with_fee_paid_online",
+        denominator_column: Some("with_fee"),
+        title_vi: "Tỷ lệ thanh toán trực tuyến",
+        title_en: "Online payment rate",
+        numerator_en: "of those, dossiers with a succeeded, not refunded payment by national_platform or local_gateway",
+        denominator_en: Some("dossiers with fee_vnd > 0"),
+    },
+    Metric {
+        name: "online_payment_value_vnd",
+        kind: Kind::Total,
+        source: Source::Payments,
+        numerator_column: "paid_online_vnd",
+        denominator_column: None,
+        title_vi: "Giá trị thanh toán trực tuyến (đồng)",
+        title_en: "Online payment value (VND)",
+        numerator_en: "sum of amount_vnd of succeeded, not refunded online payments, by payment day",
+        denominator_en: None,
+    },
+    Metric {
+        name: "online_payment_count",
+        kind: Kind::Total,
+        source: Source::Payments,
+        numerator_column: "paid_online",
+        denominator_column: None,
+        title_vi: "Số giao dịch thanh toán trực tuyến",
+        title_en: "Online payment transactions",
+        numerator_en: "succeeded, not refunded online payments, by payment day",
+        denominator_en: None,
+    },
+    Metric {
+        name: "satisfaction_rate",
+        kind: Kind::Rate,
+        source: Source::Ratings,
+        numerator_column: "satisfied",
+        denominator_column: Some("rated"),
+        title_vi: "Tỷ lệ hài lòng",
+        title_en: "Satisfaction rate",
+        numerator_en: "ratings `satisfied`",
+        denominator_en: Some("all ratings, by rating day"),
+    },
+];
+
+pub fn metric(name: &str) -> Option<&'static Metric> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+/// How rows are grouped (CONTRACT.md §6 `group_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    National,
+    AuthorityKind,
+    AuthorityCode,
+    AgencyCode,
+    ProcedureCode,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 5] = [
+        GroupBy::National,
+        GroupBy::AuthorityKind,
+        GroupBy::AuthorityCode,
+        GroupBy::AgencyCode,
+        GroupBy::ProcedureCode,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::National => "national",
+            GroupBy::AuthorityKind => "authority_kind",
+            GroupBy::AuthorityCode => "authority_code",
+            GroupBy::AgencyCode => "agency_code",
+            GroupBy::ProcedureCode => "procedure_code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        GroupBy::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// The facts-view expression of the group (every view has these columns).
+    const fn expression(self) -> &'static str {
+        match self {
+            GroupBy::National => "'national'",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl Metric {
+    /// The query of this metric: two `?` parameters, the first and last day
+    /// (inclusive, `YYYY-MM-DD`); returns (grp String, numerator UInt64,
+    /// denominator UInt64) sorted by group. Identifiers come from this
+    /// catalog only, never from a request.
+    pub fn query(&self, group: GroupBy) -> String {
+        let denominator = self.denominator_column.map_or_else(|| "0".to_owned(), |c| format!("sum({c})"));
+        format!(
+            "SELECT {group} AS grp, toUInt64(sum({num})) AS numerator, toUInt64({denominator}) AS denominator \
+             FROM {view} WHERE day BETWEEN toDate(?) AND toDate(?) GROUP BY grp ORDER BY grp",
+            group = group.expression(),
+            num = self.numerator_column,
+            view = self.source.view(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_covers_the_contract_metrics_once() {
+        let names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        let contract = [
+            "full_online_share",
+            "online_share",
+            "on_time_rate",
+            "digitization_rate",
+            "result_digitization_rate",
+            "vneid_rate",
+            "online_payment_rate",
+            "online_payment_value_vnd",
+            "online_payment_count",
+            "satisfaction_rate",
+        ];
+        assert_eq!(names, contract);
+        for m in METRICS {
+            assert_eq!(m.kind == Kind::Rate, m.denominator_column.is_some(), "{}", m.name);
+            assert_eq!(m.denominator_column.is_some(), m.denominator_en.is_some(), "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn queries_name_only_catalog_identifiers() {
+        let q = metric("on_time_rate").unwrap().query(GroupBy::AuthorityKind);
+        assert_eq!(
+            q,
+            "SELECT authority_kind AS grp, toUInt64(sum(closed_on_time)) AS numerator, \
+             toUInt64(sum(closed_with_due)) AS denominator FROM dossier_facts \
+             WHERE day BETWEEN toDate(?) AND toDate(?) GROUP BY grp ORDER BY grp"
+        );
+        assert!(
+            metric("online_payment_count").unwrap().query(GroupBy::National).contains("toUInt64(0) AS denominator")
+        );
+        assert_eq!(GroupBy::parse("agency_code"), Some(GroupBy::AgencyCode));
+        assert_eq!(GroupBy::parse("province"), None);
+    }
+}
