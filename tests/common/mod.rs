@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use dvc_events::Stream;
 use dvc_ingest::Config;
 pub use dvc_portal_sim::synthetic as events;
+
+pub mod recount;
 use dvc_warehouse::ClickHouseArgs;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
