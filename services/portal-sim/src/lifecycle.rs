@@ -228,7 +228,7 @@ fn payments(rng: &mut StdRng, dossier_id: &str, place: &Place, fee: u64, mut t: 
         5..=7 => PaymentMethod::LocalGateway,
         _ => PaymentMethod::Offline,
     };
-    let mut pay = |rng: &mut StdRng, id: &str, status: PaymentStatus, at: OffsetDateTime, suffix: &str| PaymentEvent {
+    let pay = |rng: &mut StdRng, id: &str, status: PaymentStatus, at: OffsetDateTime, suffix: &str| PaymentEvent {
         schema_version: 1,
         event_id: format!("{id}#{suffix}"),
         payment_id: id.to_owned(),
