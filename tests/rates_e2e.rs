@@ -36,7 +36,11 @@ async fn sample_traffic_gives_the_expected_rates() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = dvc_rates_api::Config { listen: listener.local_addr().unwrap(), clickhouse: env.clickhouse.clone() };
+    let config = dvc_rates_api::Config {
+        listen: listener.local_addr().unwrap(),
+        clickhouse: env.clickhouse.clone(),
+        openapi: false,
+    };
     let api = tokio::spawn(dvc_rates_api::serve(listener, config, stop.clone()));
 
     let expected: Value =
@@ -69,6 +73,10 @@ async fn sample_traffic_gives_the_expected_rates() {
         }
     }
     assert!(compared > 200, "compared only {compared} rows");
+
+    // The served OpenAPI document is the one the binary prints.
+    let served: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(served, dvc_rates_api::openapi::document());
 
     // Re-sending the whole sample changes no figure: duplicates never count twice.
     let text = std::fs::read_to_string(samples.join("dossier-events.jsonl")).unwrap();

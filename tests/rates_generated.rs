@@ -66,8 +66,11 @@ async fn generated_traffic_rates_equal_an_independent_recount() {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let config =
-            dvc_rates_api::Config { listen: listener.local_addr().unwrap(), clickhouse: env.clickhouse.clone() };
+        let config = dvc_rates_api::Config {
+            listen: listener.local_addr().unwrap(),
+            clickhouse: env.clickhouse.clone(),
+            openapi: false,
+        };
         let api = tokio::spawn(dvc_rates_api::serve(listener, config, stop.clone()));
         let client = reqwest::Client::new();
 

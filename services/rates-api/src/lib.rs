@@ -19,6 +19,8 @@ use time::macros::{format_description, offset};
 use time::{Date, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
 
+pub mod openapi;
+
 /// Serves the rates of DVC Pulse from ClickHouse.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(name = "dvc-rates-api", version)]
@@ -28,6 +30,9 @@ pub struct Config {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub clickhouse: ClickHouseArgs,
+    /// Print the OpenAPI document and exit.
+    #[arg(long)]
+    pub openapi: bool,
 }
 
 /// Serves until `stop` fires.
@@ -42,6 +47,7 @@ pub fn router(clickhouse: clickhouse::Client) -> Router {
         .route("/v1/rates", get(rates))
         .route("/v1/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .with_state(clickhouse)
 }
 

@@ -13,6 +13,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
+    if config.openapi {
+        println!("{}", serde_json::to_string_pretty(&dvc_rates_api::openapi::document())?);
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -1,0 +1,107 @@
+//! The OpenAPI 3.1 description of the API, built from the metric catalog so
+//! the documented metrics and groupings are always the served ones.
+
+use dvc_warehouse::{GroupBy, Kind, METRICS};
+use serde_json::{Value, json};
+
+pub fn document() -> Value {
+    let metrics: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+    let groupings: Vec<&str> = GroupBy::ALL.iter().map(|g| g.as_str()).collect();
+    let described: Vec<String> = METRICS
+        .iter()
+        .map(|m| {
+            let ratio = match (m.kind, m.denominator_en) {
+                (Kind::Rate, Some(den)) => format!("{} / {den}", m.numerator_en),
+                _ => m.numerator_en.to_owned(),
+            };
+            format!("- `{}`: {} ({}): {ratio}", m.name, m.title_en, m.title_vi)
+        })
+        .collect();
+    let error = json!({
+        "description": "A bad parameter; the message names it",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "DVC Pulse rates API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Real-time public-service rates of Vietnamese administrative procedures (CONTRACT.md §5-6). Days are calendar days in Asia/Ho_Chi_Minh."
+        },
+        "paths": {
+            "/v1/rates": { "get": {
+                "summary": "One metric over a range of days, grouped",
+                "description": format!("Metrics:\n{}", described.join("\n")),
+                "parameters": [
+                    { "name": "metric", "in": "query", "required": true, "schema": { "type": "string", "enum": metrics } },
+                    { "name": "from", "in": "query", "required": false, "description": "First day (inclusive); default today",
+                      "schema": { "type": "string", "format": "date" } },
+                    { "name": "to", "in": "query", "required": false, "description": "Last day (inclusive); default today",
+                      "schema": { "type": "string", "format": "date" } },
+                    { "name": "group_by", "in": "query", "required": false,
+                      "schema": { "type": "string", "enum": groupings, "default": "national" } }
+                ],
+                "responses": {
+                    "200": { "description": "Rows sorted by group",
+                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Rates" } } } },
+                    "400": error,
+                    "503": { "description": "ClickHouse is unreachable",
+                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } },
+            "/v1/metrics": { "get": {
+                "summary": "The metric catalog, with definitions in Vietnamese and English",
+                "responses": { "200": { "description": "The catalog", "content": { "application/json": { "schema": { "type": "object" } } } } }
+            } },
+            "/healthz": { "get": {
+                "summary": "200 while ClickHouse answers",
+                "responses": { "200": { "description": "Healthy" }, "503": { "description": "ClickHouse unreachable" } }
+            } },
+            "/openapi.json": { "get": {
+                "summary": "This document",
+                "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } } }
+            } }
+        },
+        "components": { "schemas": {
+            "Rates": {
+                "type": "object",
+                "required": ["metric", "from", "to", "group_by", "rows"],
+                "properties": {
+                    "metric": { "type": "string", "enum": metrics },
+                    "from": { "type": "string", "format": "date" },
+                    "to": { "type": "string", "format": "date" },
+                    "group_by": { "type": "string", "enum": groupings },
+                    "rows": { "type": "array", "items": { "$ref": "#/components/schemas/Row" } }
+                }
+            },
+            "Row": {
+                "type": "object",
+                "required": ["group", "numerator", "denominator", "value"],
+                "properties": {
+                    "group": { "type": "string", "description": "national, ministry/province, or the code" },
+                    "numerator": { "type": ["integer", "null"], "description": "null for sum-only metrics" },
+                    "denominator": { "type": ["integer", "null"], "description": "null for sum-only metrics" },
+                    "value": { "type": ["number", "null"], "description": "numerator/denominator; null when the denominator is 0; the total for sum-only metrics" }
+                }
+            },
+            "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } }
+        } }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_every_metric_and_grouping_the_api_serves() {
+        let doc = document();
+        let params = doc["paths"]["/v1/rates"]["get"]["parameters"].as_array().unwrap();
+        let names: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["metric", "from", "to", "group_by"]);
+        let metrics: Vec<&str> =
+            params[0]["schema"]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(metrics, METRICS.iter().map(|m| m.name).collect::<Vec<_>>());
+        assert_eq!(params[3]["schema"]["enum"].as_array().unwrap().len(), GroupBy::ALL.len());
+    }
+}
