@@ -36,11 +36,9 @@ async fn sample_traffic_gives_the_expected_rates() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = dvc_rates_api::Config {
-        listen: listener.local_addr().unwrap(),
-        clickhouse: env.clickhouse.clone(),
-        openapi: false,
-    };
+    // Through the read-only user of deploy/local/clickhouse/users.xml, as deployed.
+    let reader = dvc_warehouse::ClickHouseArgs { user: "dvc_reader".into(), ..env.clickhouse.clone() };
+    let config = dvc_rates_api::Config { listen: listener.local_addr().unwrap(), clickhouse: reader, openapi: false };
     let api = tokio::spawn(dvc_rates_api::serve(listener, config, stop.clone()));
 
     let expected: Value =

@@ -92,7 +92,7 @@ up() {
     "$BIN/dvc-migrate"
     DVC_APPLICANT_KEY_FILE="$(local_key)" start ingest "$BIN/dvc-ingest"
     wait_for dvc-ingest 30 port_open 9464
-    start rates-api "$BIN/dvc-rates-api"
+    DVC_CLICKHOUSE_USER=dvc_reader start rates-api "$BIN/dvc-rates-api"
     wait_for dvc-rates-api 30 port_open 8080
     log "up: Kafka 127.0.0.1:9092, ClickHouse 127.0.0.1:8123 (database $DVC_CLICKHOUSE_DATABASE), ingest metrics http://127.0.0.1:9464/metrics, rates API http://127.0.0.1:8080/v1/rates"
 }
