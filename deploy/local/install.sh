@@ -28,6 +28,11 @@ if [ "$(tansu --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]; then
     cargo install tansu --version "$TANSU_VERSION" --locked --features libsql,dynostore
 fi
 
+if ! command -v chromium >/dev/null; then
+    echo "install: Chromium (Debian package), for the dashboard browser test"
+    apt_install chromium
+fi
+
 if ! python3 -c 'import pytest, jsonschema, rfc3339_validator, chdb, confluent_kafka, openapi_spec_validator' 2>/dev/null; then
     echo "install: Python packages of tests/requirements.txt"
     python3 -m pip install -q -r tests/requirements.txt

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json, Response};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
 use dvc_warehouse::{ClickHouseArgs, GroupBy, Kind, METRICS, metric};
@@ -45,7 +46,18 @@ pub async fn serve(listener: tokio::net::TcpListener, config: Config, stop: Canc
 pub fn router(clickhouse: clickhouse::Client) -> Router {
     Router::new()
         .route("/v1/rates", get(rates))
+        .route("/v1/series", get(series))
         .route("/v1/metrics", get(metrics))
+        .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
+        .route("/assets/dashboard.js", get(|| asset("text/javascript", include_str!("../assets/dashboard.js"))))
+        .route(
+            "/assets/vendor/uPlot-1.6.32.iife.min.js",
+            get(|| asset("text/javascript", include_str!("../assets/vendor/uPlot-1.6.32.iife.min.js"))),
+        )
+        .route(
+            "/assets/vendor/uPlot-1.6.32.min.css",
+            get(|| asset("text/css", include_str!("../assets/vendor/uPlot-1.6.32.min.css"))),
+        )
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .with_state(clickhouse)
@@ -135,6 +147,26 @@ fn parse(params: &HashMap<String, String>) -> Result<RatesRequest, BadParameter>
     Ok(RatesRequest { metric, group, from, to })
 }
 
+/// The answer row of one group: a rate (`null` on a 0 denominator) or a total.
+fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denominator: u64) -> RateRow {
+    match metric.kind {
+        Kind::Rate => RateRow {
+            group,
+            numerator: Some(numerator),
+            denominator: Some(denominator),
+            value: (denominator > 0)
+                .then(|| serde_json::Number::from_f64(numerator as f64 / denominator as f64))
+                .flatten(),
+        },
+        Kind::Total => RateRow { group, numerator: None, denominator: None, value: Some(numerator.into()) },
+    }
+}
+
+fn unavailable(metric: &dvc_warehouse::Metric, e: &clickhouse::error::Error) -> Response {
+    tracing::warn!(error = %e, metric = metric.name, "rates query failed");
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") }))).into_response()
+}
+
 async fn rates(
     State(clickhouse): State<clickhouse::Client>,
     Query(params): Query<HashMap<String, String>>,
@@ -143,31 +175,13 @@ async fn rates(
         Ok(request) => request,
         Err(bad) => return bad.into_response(),
     };
-    let sums: Vec<Sums> =
-        match clickhouse.query(&metric.query(group)).bind(from.to_string()).bind(to.to_string()).fetch_all().await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, metric = metric.name, "rates query failed");
-                return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") })))
-                    .into_response();
-            }
-        };
-    let mut rows: Vec<RateRow> = sums
-        .into_iter()
-        .map(|s| match metric.kind {
-            Kind::Rate => RateRow {
-                group: s.grp,
-                numerator: Some(s.numerator),
-                denominator: Some(s.denominator),
-                value: (s.denominator > 0)
-                    .then(|| serde_json::Number::from_f64(s.numerator as f64 / s.denominator as f64))
-                    .flatten(),
-            },
-            Kind::Total => {
-                RateRow { group: s.grp, numerator: None, denominator: None, value: Some(s.numerator.into()) }
-            }
-        })
-        .collect();
+    let query = clickhouse.query(&metric.query(group)).bind(from.to_string()).bind(to.to_string());
+    let sums: Vec<Sums> = match query.fetch_all().await {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(metric, &e),
+    };
+    let mut rows: Vec<RateRow> =
+        sums.into_iter().map(|s| rate_row(metric, s.grp, s.numerator, s.denominator)).collect();
     rows.sort_by(|a, b| a.group.cmp(&b.group));
     Json(json!({
         "metric": metric.name,
@@ -177,6 +191,52 @@ async fn rates(
         "rows": rows,
     }))
     .into_response()
+}
+
+#[derive(Row, Deserialize)]
+struct DailySums {
+    d: String,
+    grp: String,
+    numerator: u64,
+    denominator: u64,
+}
+
+/// `/v1/series`: the parameters of `/v1/rates`, one row per day and group
+/// (days without data are absent). Feeds the dashboard's trend charts.
+async fn series(
+    State(clickhouse): State<clickhouse::Client>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let RatesRequest { metric, group, from, to } = match parse(&params) {
+        Ok(request) => request,
+        Err(bad) => return bad.into_response(),
+    };
+    let query = clickhouse.query(&metric.daily_query(group)).bind(from.to_string()).bind(to.to_string());
+    let sums: Vec<DailySums> = match query.fetch_all().await {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(metric, &e),
+    };
+    let rows: Vec<serde_json::Value> = sums
+        .into_iter()
+        .map(|s| {
+            let mut row = json!(rate_row(metric, s.grp, s.numerator, s.denominator));
+            row["day"] = json!(s.d);
+            row
+        })
+        .collect();
+    Json(json!({
+        "metric": metric.name,
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "group_by": group.as_str(),
+        "rows": rows,
+    }))
+    .into_response()
+}
+
+/// A compiled-in dashboard file.
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
 }
 
 async fn metrics() -> Json<serde_json::Value> {

@@ -213,6 +213,14 @@ impl GroupBy {
 }
 
 impl Metric {
+    /// Like [`Metric::query`], one row per day and group: (day String,
+    /// grp String, numerator UInt64, denominator UInt64), sorted by day, group.
+    pub fn daily_query(&self, group: GroupBy) -> String {
+        self.query(group)
+            .replacen("SELECT ", "SELECT toString(day) AS d, ", 1)
+            .replace("GROUP BY grp ORDER BY grp", "GROUP BY d, grp ORDER BY d, grp")
+    }
+
     /// The query of this metric: two `?` parameters, the first and last day
     /// (inclusive, `YYYY-MM-DD`); returns (grp String, numerator UInt64,
     /// denominator UInt64) sorted by group. Identifiers come from this
@@ -266,6 +274,15 @@ mod tests {
         );
         assert!(
             metric("online_payment_count").unwrap().query(GroupBy::National).contains("toUInt64(0) AS denominator")
+        );
+        assert!(
+            metric("online_share")
+                .unwrap()
+                .daily_query(GroupBy::National)
+                .starts_with("SELECT toString(day) AS d, 'national' AS grp, toUInt64(sum(online)) AS numerator")
+        );
+        assert!(
+            metric("online_share").unwrap().daily_query(GroupBy::National).ends_with("GROUP BY d, grp ORDER BY d, grp")
         );
         assert_eq!(GroupBy::parse("agency_code"), Some(GroupBy::AgencyCode));
         assert_eq!(GroupBy::parse("province"), None);

@@ -1,0 +1,76 @@
+"""Sample portal traffic loaded into ClickHouse for tests that need known data:
+on current ClickHouse in-process (chDB) or on the local stack's server, each
+in a database of its own."""
+
+import json
+import os
+import pathlib
+import subprocess
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+
+from chdb import session
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("DVC_BIN_DIR", ROOT / "target" / "release"))
+SAMPLES = ROOT.parent / "shared" / "samples"
+CLICKHOUSE = os.environ.get("DVC_CLICKHOUSE_URL", "http://127.0.0.1:8123")
+
+
+def utc_seconds(value):
+    """RFC 3339 with offset -> 'YYYY-MM-DD hh:mm:ss' UTC, which both servers parse."""
+    if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value[10] in "Tt":
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+def sample_rows():
+    for name, table in [("dossier", "dossier_events"), ("payment", "payment_events"), ("feedback", "feedback_events")]:
+        lines = (SAMPLES / f"{name}-events.jsonl").read_text(encoding="utf-8").splitlines()
+        rows = [{k: utc_seconds(v) for k, v in json.loads(l).items() if k != "applicant_id"} for l in lines if l.strip()]
+        yield table, "\n".join(json.dumps(r) for r in rows)
+
+
+def migrations():
+    out = subprocess.run([BIN / "dvc-migrate", "--print"], check=True, capture_output=True, text=True).stdout
+    return [stmt for m in json.loads(out) for stmt in m["statements"]]
+
+
+class Modern:
+    def __init__(self, path):
+        self.s = session.Session(str(path))
+        self.s.query("CREATE DATABASE IF NOT EXISTS a")
+        for stmt in migrations():
+            self.query(stmt)
+        for table, rows in sample_rows():
+            self.query(f"INSERT INTO {table} SETTINGS input_format_skip_unknown_fields = 1 FORMAT JSONEachRow\n{rows}")
+
+    def query(self, sql):
+        self.s.query("USE a")
+        return self.s.query(sql, "JSONCompact").data()
+
+
+class Stack:
+    """The local stack's ClickHouse (18.16), in a database of this test's own."""
+
+    def __init__(self):
+        self.db = f"analyst_{uuid.uuid4().hex[:8]}"
+        subprocess.run([BIN / "dvc-migrate", f"--clickhouse-url={CLICKHOUSE}", f"--clickhouse-database={self.db}"],
+                       check=True, capture_output=True)
+        for table, rows in sample_rows():
+            self.post(f"INSERT INTO {table} FORMAT JSONEachRow", rows.encode(), input_format_skip_unknown_fields=1)
+
+    def post(self, sql, body=None, **settings):
+        params = {"database": self.db, "query": sql, **settings}
+        # Always POST: ClickHouse runs GET requests read-only.
+        req = urllib.request.Request(f"{CLICKHOUSE}/?{urllib.parse.urlencode(params)}", data=body or b"")
+        with urllib.request.urlopen(req) as r:
+            return r.read().decode()
+
+    def query(self, sql):
+        return self.post(sql + "\nFORMAT JSONCompact")
+
+    def close(self):
+        self.post(f"DROP DATABASE IF EXISTS {self.db}")

@@ -1,0 +1,118 @@
+"""The dashboard in a real browser: headless Chromium loads the page from
+dvc-rates-api (through the read-only user) over the sample traffic, and every
+figure it shows equals shared/samples/expected-rates.json."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from html.parser import HTMLParser
+
+import pytest
+
+from sample_db import BIN, CLICKHOUSE, SAMPLES, Stack
+
+FROM, TO = "2024-07-01", "2024-07-03"
+
+
+class Figures(HTMLParser):
+    """Every element with data-metric: (metric, group) -> (raw value, shown text)."""
+
+    def __init__(self):
+        super().__init__()
+        self.figures, self.open, self.loaded = {}, None, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body" and a.get("data-loaded") == "true":
+            self.loaded = True
+        if "data-metric" in a:
+            self.open = (a["data-metric"], a["data-group"], a["data-value"])
+
+    def handle_data(self, data):
+        if self.open:
+            metric, group, raw = self.open
+            self.figures[(metric, group)] = (None if raw == "" else float(raw), data.strip())
+            self.open = None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    stack = Stack()
+    port = free_port()
+    api = subprocess.Popen([BIN / "dvc-rates-api", f"--listen=127.0.0.1:{port}", f"--clickhouse-url={CLICKHOUSE}",
+                            f"--clickhouse-database={stack.db}", "--clickhouse-user=dvc_reader"],
+                           stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        assert chromium, "make deps installs Debian's chromium"
+        profile = tmp_path_factory.mktemp("chromium")
+        screenshot = os.environ.get("DVC_SCREENSHOT", str(profile / "dashboard.png"))
+        url = f"http://127.0.0.1:{port}/?from={FROM}&to={TO}"
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                 "--virtual-time-budget=15000", "--window-size=1280,2200"]
+        dom = subprocess.run([chromium, *flags, "--dump-dom", url], check=True, capture_output=True, text=True,
+                             timeout=120).stdout
+        subprocess.run([chromium, *flags, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120)
+        parser = Figures()
+        parser.feed(dom)
+        yield parser, screenshot
+    finally:
+        api.terminate()
+        api.wait(10)
+        stack.close()
+
+
+def expected(metric, grouping):
+    results = json.loads((SAMPLES / "expected-rates.json").read_text())["results"]
+    return {r["group"]: r["value"] for r in results[f"{metric}/{grouping}"]}
+
+
+METRICS = ["full_online_share", "online_share", "on_time_rate", "digitization_rate", "result_digitization_rate",
+           "vneid_rate", "online_payment_rate", "online_payment_value_vnd", "online_payment_count", "satisfaction_rate"]
+
+
+def test_page_loaded_every_figure(page):
+    figures, screenshot = page
+    assert figures.loaded, "the page's script finished without error"
+    assert os.path.getsize(screenshot) > 10_000
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_cards_show_national_ministry_and_province_figures(page, metric):
+    figures, _ = page
+    want = expected(metric, "national") | expected(metric, "authority_kind")
+    for group in ("national", "ministry", "province"):
+        value, text = figures.figures[(metric, group)]
+        assert value == pytest.approx(want[group], abs=1e-9), (metric, group)
+        shown = f"{100 * want[group]:.1f}%" if metric.endswith(("rate", "share")) else f"{want[group]:,}".replace(",", ".")
+        assert text == shown, (metric, group)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_authority_table_matches(page, metric):
+    figures, _ = page
+    for group, value in expected(metric, "authority_code").items():
+        assert figures.figures[(metric, group)][0] == pytest.approx(value, abs=1e-9), (metric, group)
+
+
+def test_figures_are_formatted_for_people(page):
+    figures, _ = page
+    assert figures.figures[("full_online_share", "national")][1] == "20.4%"
+    assert figures.figures[("online_payment_value_vnd", "national")][1] == "21.100.000"
