@@ -5,44 +5,37 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{TestEnv, keyed, producer, publish};
 use dvc_events::Stream;
+use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
 use serde_json::Value;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sample_traffic_gives_the_expected_rates() {
-    let env = TestEnv::new("rates").await;
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples");
-    let stop = CancellationToken::new();
-    let _stop_on_panic = stop.clone().drop_guard();
-    let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&[]), stop.clone()));
+fn samples() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
+}
 
-    let producer = producer();
-    for (stream, file, table) in [
-        (Stream::Dossier, "dossier-events.jsonl", "dossier_events"),
-        (Stream::Payment, "payment-events.jsonl", "payment_events"),
-        (Stream::Feedback, "feedback-events.jsonl", "feedback_events"),
-    ] {
-        let text = std::fs::read_to_string(samples.join(file)).expect("shared/samples beside the repository");
-        let messages: Vec<_> =
-            text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect();
-        publish(&producer, env.topic(stream), &messages).await;
-        env.wait_for_count(&format!("SELECT count() FROM {table}"), messages.len() as u64, Duration::from_secs(60))
-            .await;
-    }
+fn expected() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(samples().join("expected-rates.json")).unwrap()).unwrap()
+}
 
+/// The rates API on a free port, reading through the read-only user of
+/// deploy/local/clickhouse/users.xml, as deployed.
+async fn start_api(env: &TestEnv, stop: CancellationToken) -> (String, JoinHandle<anyhow::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    // Through the read-only user of deploy/local/clickhouse/users.xml, as deployed.
     let reader = dvc_warehouse::ClickHouseArgs { user: "dvc_reader".into(), ..env.clickhouse.clone() };
     let config = dvc_rates_api::Config { listen: listener.local_addr().unwrap(), clickhouse: reader, openapi: false };
-    let api = tokio::spawn(dvc_rates_api::serve(listener, config, stop.clone()));
+    (base, tokio::spawn(dvc_rates_api::serve(listener, config, stop)))
+}
 
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(samples.join("expected-rates.json")).unwrap()).unwrap();
+/// Every metric × grouping of expected-rates.json, row by row.
+async fn assert_expected_rates(base: &str) {
+    let expected = expected();
     let (from, to) = (expected["from"].as_str().unwrap(), expected["to"].as_str().unwrap());
     let client = reqwest::Client::new();
     let mut compared = 0;
@@ -62,8 +55,7 @@ async fn sample_traffic_gives_the_expected_rates() {
         for (g, w) in got.iter().zip(want) {
             assert_eq!(g["numerator"], w["numerator"], "{key} {}", w["group"]);
             assert_eq!(g["denominator"], w["denominator"], "{key} {}", w["group"]);
-            let (gv, wv) = (g["value"].as_f64(), w["value"].as_f64());
-            match (gv, wv) {
+            match (g["value"].as_f64(), w["value"].as_f64()) {
                 (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9, "{key} {}: {a} vs {b}", w["group"]),
                 (a, b) => assert_eq!(a, b, "{key} {}", w["group"]),
             }
@@ -71,21 +63,99 @@ async fn sample_traffic_gives_the_expected_rates() {
         }
     }
     assert!(compared > 200, "compared only {compared} rows");
+}
+
+fn sample_messages(file: &str) -> Vec<common::Message> {
+    let text = std::fs::read_to_string(samples().join(file)).expect("shared/samples beside the repository");
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sample_traffic_gives_the_expected_rates() {
+    let env = TestEnv::new("rates").await;
+    let stop = CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&[]), stop.clone()));
+
+    let producer = producer();
+    for (stream, file, table) in [
+        (Stream::Dossier, "dossier-events.jsonl", "dossier_events"),
+        (Stream::Payment, "payment-events.jsonl", "payment_events"),
+        (Stream::Feedback, "feedback-events.jsonl", "feedback_events"),
+    ] {
+        let messages = sample_messages(file);
+        publish(&producer, env.topic(stream), &messages).await;
+        env.wait_for_count(&format!("SELECT count() FROM {table}"), messages.len() as u64, Duration::from_secs(60))
+            .await;
+    }
+    let (base, api) = start_api(&env, stop.clone()).await;
+    assert_expected_rates(&base).await;
 
     // The served OpenAPI document is the one the binary prints.
+    let client = reqwest::Client::new();
     let served: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(served, dvc_rates_api::openapi::document());
 
     // Re-sending the whole sample changes no figure: duplicates never count twice.
-    let text = std::fs::read_to_string(samples.join("dossier-events.jsonl")).unwrap();
-    let again: Vec<_> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect();
+    let again = sample_messages("dossier-events.jsonl");
     publish(&producer, env.topic(Stream::Dossier), &again).await;
     env.wait_for_count("SELECT count() FROM dossier_events", 2 * again.len() as u64, Duration::from_secs(60)).await;
-    let url = format!("{base}/v1/rates?metric=full_online_share&from={from}&to={to}&group_by=authority_code");
-    let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(body["rows"], expected["results"]["full_online_share/authority_code"]);
+    assert_expected_rates(&base).await;
 
     stop.cancel();
     ingest.await.unwrap().expect("ingest stops cleanly");
+    api.await.unwrap().expect("API stops cleanly");
+}
+
+/// The case materialized views make hard: the raw table took a block but the
+/// view's insert failed, and the whole insert was retried. Reproduced
+/// exactly: the view is detached while the first copy goes in (raw only),
+/// re-attached, and the same block is inserted again (raw twice, states
+/// once). Every figure must still be the expected one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_insert_retried_after_its_view_failed_changes_no_figure() {
+    let env = TestEnv::new("partial").await;
+    let client = env.client();
+    let hasher = dvc_ingest::privacy::ApplicantHasher::new(common::TEST_KEY.as_bytes()).unwrap();
+
+    async fn insert<T: RawRow>(client: &clickhouse::Client, rows: &[T]) {
+        let mut insert = client.insert::<T>(T::TABLE).await.unwrap();
+        for row in rows {
+            insert.write(row).await.unwrap();
+        }
+        insert.end().await.unwrap();
+    }
+    fn rows<T: RawRow>(text: &str, hasher: &dvc_ingest::privacy::ApplicantHasher) -> Vec<T> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, line)| {
+                let at = Coordinates { topic: "partial".into(), partition: 0, offset: i as u64 };
+                let mut row = T::from_record(line.as_bytes(), &at, hasher).expect("sample events are valid");
+                row.set_ingested_at(1_720_000_000);
+                row
+            })
+            .collect()
+    }
+    let read = |f: &str| std::fs::read_to_string(samples().join(f)).unwrap();
+    let dossiers: Vec<DossierRow> = rows(&read("dossier-events.jsonl"), &hasher);
+    let (failed_block, rest) = dossiers.split_at(500);
+
+    client.query("DETACH TABLE dossier_state_mv").execute().await.unwrap();
+    insert(&client, failed_block).await; // the raw table took it; the view did not
+    assert_eq!(env.count("SELECT count() FROM dossier_events").await, 500);
+    assert_eq!(env.count("SELECT count() FROM dossier_state").await, 0, "the view saw nothing");
+    client.query("ATTACH TABLE dossier_state_mv").execute().await.unwrap();
+    insert(&client, failed_block).await; // the retry: raw twice, states once
+    insert(&client, rest).await;
+    insert::<PaymentRow>(&client, &rows(&read("payment-events.jsonl"), &hasher)).await;
+    insert::<FeedbackRow>(&client, &rows(&read("feedback-events.jsonl"), &hasher)).await;
+    assert_eq!(env.count("SELECT count() FROM dossier_events").await, dossiers.len() as u64 + 500);
+
+    let stop = CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let (base, api) = start_api(&env, stop.clone()).await;
+    assert_expected_rates(&base).await;
+    stop.cancel();
     api.await.unwrap().expect("API stops cleanly");
 }
