@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use dvc_bench::Run;
 use dvc_events::Stream;
 use dvc_ingest::rows::{DossierRow, RawRow};
 use dvc_warehouse::ClickHouseArgs;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -143,28 +142,11 @@ struct IngestRun {
 }
 
 /// (b) The ingest binary end to end: from process start until every row is in ClickHouse.
-async fn ingest(args: &Args, run: &str, topics: &[String; 3], dlq: &str) -> Result<IngestRun> {
-    let ch = args.clickhouse.with_database(format!("bench_{}", run.replace(['.', '-'], "_")));
-    dvc_warehouse::migrate(&ch.server_client(), &ch.database).await?;
+async fn ingest(args: &Args, run: &Run) -> Result<IngestRun> {
     let start = Instant::now();
-    let mut child = Command::new(args.bin_dir.join("dvc-ingest"))
-        .args([
-            format!("--brokers={}", args.brokers),
-            format!("--group={run}.ingest"),
-            format!("--dossier-topic={}", topics[0]),
-            format!("--payment-topic={}", topics[1]),
-            format!("--feedback-topic={}", topics[2]),
-            format!("--dead-letter-topic={dlq}"),
-            format!("--clickhouse-url={}", ch.url),
-            format!("--clickhouse-database={}", ch.database),
-            "--applicant-key=bench-key-0123456789abcdef".to_owned(),
-            "--listen=127.0.0.1:0".to_owned(),
-        ])
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .context("starting dvc-ingest (run `cargo build --release --workspace --bins`)")?;
+    let mut child = run.spawn_ingest(&args.bin_dir, &args.brokers)?;
     let pid = child.id().to_string();
-    let client = ch.client();
+    let client = run.clickhouse.client();
     let count_sql = "SELECT (SELECT count() FROM dossier_events) + (SELECT count() FROM payment_events) \
                      + (SELECT count() FROM feedback_events)";
     loop {
@@ -183,7 +165,6 @@ async fn ingest(args: &Args, run: &str, topics: &[String; 3], dlq: &str) -> Resu
     let rss = peak_rss_mb(&pid)?;
     Command::new("kill").args(["-TERM", &pid]).status()?;
     child.wait()?;
-    client.query(&format!("DROP DATABASE IF EXISTS {}", ch.database)).execute().await.ok();
     Ok(IngestRun {
         eps: args.events as f64 / elapsed,
         cpu_us_per_event: cpu * 1e6 / args.events as f64,
@@ -216,30 +197,19 @@ fn naive(args: &Args, run: &str, topics: &[String; 3]) -> Result<serde_json::Val
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let run = format!("bench.{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
-    let topics = Stream::ALL.map(|s| format!("{run}.{}", s.name()));
-    let dlq = format!("{run}.dead-letter");
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &args.brokers).create()?;
-    let new: Vec<_> = topics
-        .iter()
-        .chain(std::iter::once(&dlq))
-        .map(|t| NewTopic::new(t, args.partitions, TopicReplication::Fixed(1)))
-        .collect();
-    for r in admin.create_topics(&new, &AdminOptions::new()).await? {
-        r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-    }
-
+    let run = Run::create("bench", &args.brokers, args.partitions, &args.clickhouse).await?;
+    let topics = run.topics.clone();
     eprintln!("pre-loading {} events …", args.events);
-    let preload_eps = preload(&args, &run, &topics)?;
+    let preload_eps = preload(&args, &run.name, &topics)?;
     eprintln!("(a) raw consumer …");
-    let (raw_eps, raw_cpu_us) = raw_consume(&args, &run, &topics)?;
+    let (raw_eps, raw_cpu_us) = raw_consume(&args, &run.name, &topics)?;
     eprintln!("decode cost …");
-    let decode_us = decode_cost(&run)?;
+    let decode_us = decode_cost(&run.name)?;
     eprintln!("(b) dvc-ingest …");
-    let ingest = ingest(&args, &run, &topics, &dlq).await?;
+    let ingest = ingest(&args, &run).await?;
+    run.drop_database().await;
     eprintln!("(c) naive Python consumer …");
-    let naive = naive(&args, &run, &topics)?;
+    let naive = naive(&args, &run.name, &topics)?;
     let naive_eps = naive["eps"].as_f64().context("naive eps")?;
 
     let result = json!({

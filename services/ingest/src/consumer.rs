@@ -72,6 +72,8 @@ pub fn create(shared: Arc<Shared>, runtime: Handle, commits: Receiver<Commit>) -
         .set("partition.assignment.strategy", "roundrobin")
         .set("session.timeout.ms", "45000")
         .set("queued.max.messages.kbytes", "32768")
+        // Real time: do not let the broker hold a fetch for librdkafka's default 500 ms.
+        .set("fetch.wait.max.ms", "100")
         .set("statistics.interval.ms", "5000");
     for (key, value) in &config.kafka_options {
         client.set(key, value);
