@@ -83,17 +83,18 @@ async fn main() -> Result<()> {
                     idle_after_stream += 1;
                 }
                 let started = Instant::now();
-                if let Ok(body) = client.get(&url).send().await.and_then(|r| r.error_for_status()) {
-                    if let Ok(body) = body.json::<serde_json::Value>().await {
-                        let now = Instant::now();
-                        query_ms.lock().unwrap().push(now.duration_since(started).as_secs_f64() * 1e3);
-                        let sent = sent.lock().unwrap();
-                        let mut seen = seen.lock().unwrap();
-                        for row in body["rows"].as_array().into_iter().flatten() {
-                            let group = row["group"].as_str().unwrap_or_default();
-                            if let (Some(at), false) = (sent.get(group), seen.contains_key(group)) {
-                                seen.insert(group.to_owned(), now.duration_since(*at).as_secs_f64() * 1e3);
-                            }
+                let answer = client.get(&url).send().await.and_then(|r| r.error_for_status());
+                if let Ok(response) = answer
+                    && let Ok(body) = response.json::<serde_json::Value>().await
+                {
+                    let now = Instant::now();
+                    query_ms.lock().unwrap().push(now.duration_since(started).as_secs_f64() * 1e3);
+                    let sent = sent.lock().unwrap();
+                    let mut seen = seen.lock().unwrap();
+                    for row in body["rows"].as_array().into_iter().flatten() {
+                        let group = row["group"].as_str().unwrap_or_default();
+                        if let (Some(at), false) = (sent.get(group), seen.contains_key(group)) {
+                            seen.insert(group.to_owned(), now.duration_since(*at).as_secs_f64() * 1e3);
                         }
                     }
                 }
