@@ -187,26 +187,21 @@ async fn duplicates_reordering_late_events_and_dead_letters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sample_portal_traffic_lands_once_per_record() {
     let env = TestEnv::new("samples").await;
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples");
     let stop = CancellationToken::new();
     // A failed assertion must still stop the service, or the runtime waits for it forever.
     let _stop_on_panic = stop.clone().drop_guard();
     let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&[]), stop.clone()));
     let producer = producer();
-    for (stream, file, table) in [
-        (Stream::Dossier, "dossier-events.jsonl", "dossier_events"),
-        (Stream::Payment, "payment-events.jsonl", "payment_events"),
-        (Stream::Feedback, "feedback-events.jsonl", "feedback_events"),
-    ] {
-        let text = std::fs::read_to_string(samples.join(file)).expect("shared/samples beside the repository");
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let ids: HashSet<String> = lines
+    for (stream, file, table) in common::SAMPLE_FILES {
+        let messages = common::sample_messages(file);
+        let ids: HashSet<String> = messages
             .iter()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event_id"].as_str().unwrap().to_owned())
+            .map(|(_, v)| {
+                serde_json::from_slice::<serde_json::Value>(v).unwrap()["event_id"].as_str().unwrap().to_owned()
+            })
             .collect();
-        let messages: Vec<_> = lines.iter().map(|l| keyed(l.as_bytes().to_vec())).collect();
         publish(&producer, env.topic(stream), &messages).await;
-        env.wait_for_count(&format!("SELECT count() FROM {table}"), lines.len() as u64, WAIT).await;
+        env.wait_for_count(&format!("SELECT count() FROM {table}"), messages.len() as u64, WAIT).await;
         assert_eq!(env.count(&format!("SELECT uniqExact(event_id) FROM {table}")).await, ids.len() as u64, "{table}");
     }
     stop.cancel();

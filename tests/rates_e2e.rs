@@ -5,19 +5,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{TestEnv, keyed, producer, publish};
+use common::{SAMPLE_FILES, TestEnv, producer, publish, sample_messages, samples};
 use dvc_events::Stream;
 use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-fn samples() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
-}
 
 fn expected() -> Value {
     serde_json::from_str(&std::fs::read_to_string(samples().join("expected-rates.json")).unwrap()).unwrap()
@@ -65,11 +60,6 @@ async fn assert_expected_rates(base: &str) {
     assert!(compared > 200, "compared only {compared} rows");
 }
 
-fn sample_messages(file: &str) -> Vec<common::Message> {
-    let text = std::fs::read_to_string(samples().join(file)).expect("shared/samples beside the repository");
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sample_traffic_gives_the_expected_rates() {
     let env = TestEnv::new("rates").await;
@@ -78,11 +68,7 @@ async fn sample_traffic_gives_the_expected_rates() {
     let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&[]), stop.clone()));
 
     let producer = producer();
-    for (stream, file, table) in [
-        (Stream::Dossier, "dossier-events.jsonl", "dossier_events"),
-        (Stream::Payment, "payment-events.jsonl", "payment_events"),
-        (Stream::Feedback, "feedback-events.jsonl", "feedback_events"),
-    ] {
+    for (stream, file, table) in SAMPLE_FILES {
         let messages = sample_messages(file);
         publish(&producer, env.topic(stream), &messages).await;
         env.wait_for_count(&format!("SELECT count() FROM {table}"), messages.len() as u64, Duration::from_secs(60))

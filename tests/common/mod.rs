@@ -252,3 +252,21 @@ pub async fn assert_exactly_once(env: &TestEnv, traffic: &[Traffic], timeout: Du
         assert_eq!(env.count(&format!("SELECT count() FROM {table}")).await, produced, "{table}: duplicate rows");
     }
 }
+
+/// The shared sample traffic (shared/samples beside the repository).
+pub fn samples() -> std::path::PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
+}
+
+/// The stream, file and raw table of each sample file.
+pub const SAMPLE_FILES: [(Stream, &str, &str); 3] = [
+    (Stream::Dossier, "dossier-events.jsonl", "dossier_events"),
+    (Stream::Payment, "payment-events.jsonl", "payment_events"),
+    (Stream::Feedback, "feedback-events.jsonl", "feedback_events"),
+];
+
+/// One sample file's lines as messages keyed by dossier.
+pub fn sample_messages(file: &str) -> Vec<Message> {
+    let text = std::fs::read_to_string(samples().join(file)).expect("shared/samples beside the repository");
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect()
+}

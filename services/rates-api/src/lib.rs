@@ -162,35 +162,47 @@ fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denom
     }
 }
 
-fn unavailable(metric: &dvc_warehouse::Metric, e: &clickhouse::error::Error) -> Response {
-    tracing::warn!(error = %e, metric = metric.name, "rates query failed");
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") }))).into_response()
+/// Runs a catalog query for a valid request: its rows, or the 503 to answer.
+async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
+    clickhouse: &clickhouse::Client,
+    request: &RatesRequest,
+    sql: &str,
+) -> Result<Vec<T>, Response> {
+    let query = clickhouse.query(sql).bind(request.from.to_string()).bind(request.to.to_string());
+    query.fetch_all().await.map_err(|e| {
+        tracing::warn!(error = %e, metric = request.metric.name, "rates query failed");
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") }))).into_response()
+    })
+}
+
+/// The answer's frame (CONTRACT.md §6) around its rows.
+fn answer(request: &RatesRequest, rows: impl Serialize) -> Response {
+    Json(json!({
+        "metric": request.metric.name,
+        "from": request.from.to_string(),
+        "to": request.to.to_string(),
+        "group_by": request.group.as_str(),
+        "rows": rows,
+    }))
+    .into_response()
 }
 
 async fn rates(
     State(clickhouse): State<clickhouse::Client>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let RatesRequest { metric, group, from, to } = match parse(&params) {
+    let request = match parse(&params) {
         Ok(request) => request,
         Err(bad) => return bad.into_response(),
     };
-    let query = clickhouse.query(&metric.query(group)).bind(from.to_string()).bind(to.to_string());
-    let sums: Vec<Sums> = match query.fetch_all().await {
-        Ok(rows) => rows,
-        Err(e) => return unavailable(metric, &e),
+    let sums: Vec<Sums> = match fetch(&clickhouse, &request, &request.metric.query(request.group)).await {
+        Ok(sums) => sums,
+        Err(unavailable) => return unavailable,
     };
     let mut rows: Vec<RateRow> =
-        sums.into_iter().map(|s| rate_row(metric, s.grp, s.numerator, s.denominator)).collect();
+        sums.into_iter().map(|s| rate_row(request.metric, s.grp, s.numerator, s.denominator)).collect();
     rows.sort_by(|a, b| a.group.cmp(&b.group));
-    Json(json!({
-        "metric": metric.name,
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "group_by": group.as_str(),
-        "rows": rows,
-    }))
-    .into_response()
+    answer(&request, rows)
 }
 
 #[derive(Row, Deserialize)]
@@ -207,31 +219,23 @@ async fn series(
     State(clickhouse): State<clickhouse::Client>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let RatesRequest { metric, group, from, to } = match parse(&params) {
+    let request = match parse(&params) {
         Ok(request) => request,
         Err(bad) => return bad.into_response(),
     };
-    let query = clickhouse.query(&metric.daily_query(group)).bind(from.to_string()).bind(to.to_string());
-    let sums: Vec<DailySums> = match query.fetch_all().await {
-        Ok(rows) => rows,
-        Err(e) => return unavailable(metric, &e),
+    let sums: Vec<DailySums> = match fetch(&clickhouse, &request, &request.metric.daily_query(request.group)).await {
+        Ok(sums) => sums,
+        Err(unavailable) => return unavailable,
     };
     let rows: Vec<serde_json::Value> = sums
         .into_iter()
         .map(|s| {
-            let mut row = json!(rate_row(metric, s.grp, s.numerator, s.denominator));
+            let mut row = json!(rate_row(request.metric, s.grp, s.numerator, s.denominator));
             row["day"] = json!(s.d);
             row
         })
         .collect();
-    Json(json!({
-        "metric": metric.name,
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "group_by": group.as_str(),
-        "rows": rows,
-    }))
-    .into_response()
+    answer(&request, rows)
 }
 
 /// A compiled-in dashboard file.
