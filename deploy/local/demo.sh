@@ -44,3 +44,6 @@ PY
 echo
 echo "Ingest metrics (http://127.0.0.1:9464/metrics):"
 curl -s http://127.0.0.1:9464/metrics | grep -E '^dvc_ingest_(consumed|inserted_rows|dead_letters)_total' | sed 's/^/  /'
+echo
+echo "Dashboard: http://127.0.0.1:8080/  (this sample's days: http://127.0.0.1:8080/?from=2024-07-01&to=2024-07-03)"
+echo "Stop the stack with: make down"
