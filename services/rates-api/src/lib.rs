@@ -162,17 +162,22 @@ fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denom
     }
 }
 
-/// Runs a catalog query for a valid request: its rows, or the 503 to answer.
+/// Validates the parameters and runs the catalog query `sql` builds for
+/// them: the request and its rows, or the 400/503 to answer.
 async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
     clickhouse: &clickhouse::Client,
-    request: &RatesRequest,
-    sql: &str,
-) -> Result<Vec<T>, Response> {
-    let query = clickhouse.query(sql).bind(request.from.to_string()).bind(request.to.to_string());
-    query.fetch_all().await.map_err(|e| {
-        tracing::warn!(error = %e, metric = request.metric.name, "rates query failed");
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") }))).into_response()
-    })
+    params: &HashMap<String, String>,
+    sql: impl Fn(&RatesRequest) -> String,
+) -> Result<(RatesRequest, Vec<T>), Response> {
+    let request = parse(params).map_err(IntoResponse::into_response)?;
+    let query = clickhouse.query(&sql(&request)).bind(request.from.to_string()).bind(request.to.to_string());
+    match query.fetch_all().await {
+        Ok(rows) => Ok((request, rows)),
+        Err(e) => {
+            tracing::warn!(error = %e, metric = request.metric.name, "rates query failed");
+            Err((StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") }))).into_response())
+        }
+    }
 }
 
 /// The answer's frame (CONTRACT.md §6) around its rows.
@@ -191,13 +196,9 @@ async fn rates(
     State(clickhouse): State<clickhouse::Client>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let request = match parse(&params) {
-        Ok(request) => request,
-        Err(bad) => return bad.into_response(),
-    };
-    let sums: Vec<Sums> = match fetch(&clickhouse, &request, &request.metric.query(request.group)).await {
-        Ok(sums) => sums,
-        Err(unavailable) => return unavailable,
+    let (request, sums) = match fetch::<Sums>(&clickhouse, &params, |r| r.metric.query(r.group)).await {
+        Ok(answer) => answer,
+        Err(response) => return response,
     };
     let mut rows: Vec<RateRow> =
         sums.into_iter().map(|s| rate_row(request.metric, s.grp, s.numerator, s.denominator)).collect();
@@ -219,13 +220,9 @@ async fn series(
     State(clickhouse): State<clickhouse::Client>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let request = match parse(&params) {
-        Ok(request) => request,
-        Err(bad) => return bad.into_response(),
-    };
-    let sums: Vec<DailySums> = match fetch(&clickhouse, &request, &request.metric.daily_query(request.group)).await {
-        Ok(sums) => sums,
-        Err(unavailable) => return unavailable,
+    let (request, sums) = match fetch::<DailySums>(&clickhouse, &params, |r| r.metric.daily_query(r.group)).await {
+        Ok(answer) => answer,
+        Err(response) => return response,
     };
     let rows: Vec<serde_json::Value> = sums
         .into_iter()
