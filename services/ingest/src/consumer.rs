@@ -157,7 +157,10 @@ impl IngestContext {
         }
         let limit = self.shared.config.queue_max_records;
         while let Some(records) = assigned.stash.front() {
-            if self.shared.queued.load(Ordering::Relaxed) + records.len() > limit {
+            // With nothing queued a chunk always goes, even one larger than
+            // the limit, so a small limit slows ingest but never wedges it.
+            let queued = self.shared.queued.load(Ordering::Relaxed);
+            if queued > 0 && queued + records.len() > limit {
                 break;
             }
             let Some(records) = assigned.stash.pop_front() else { break };

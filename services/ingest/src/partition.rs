@@ -4,9 +4,11 @@
 //!
 //! Guarantees: a batch's offset is committed only after its rows are in
 //! ClickHouse and its dead letters are acknowledged; a batch is retried until
-//! it succeeds, never skipped. While a batch waits, the task stops reading its
-//! queue, the queue fills, and the poll loop pauses the partition: memory stays
-//! bounded by the batch size plus the queue length. Closing the queue (on
+//! it succeeds, never skipped. Batch n+1 fills while batch n is written; with
+//! a full batch behind a write the task stops reading, its records queue up,
+//! and once the records queued across all partitions reach
+//! `--queue-max-records` the poll loop pauses partitions: memory stays bounded
+//! by two batches per partition plus that limit. Closing the queue (on
 //! revocation or shutdown) makes the task write what it holds and exit.
 
 use std::sync::Arc;
