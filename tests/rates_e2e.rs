@@ -7,25 +7,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SAMPLE_FILES, TestEnv, producer, publish, sample_messages, samples};
+use common::{SAMPLE_FILES, TestEnv, producer, publish, sample_messages, samples, start_api};
 use dvc_events::Stream;
 use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
 use serde_json::Value;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 fn expected() -> Value {
     serde_json::from_str(&std::fs::read_to_string(samples().join("expected-rates.json")).unwrap()).unwrap()
-}
-
-/// The rates API on a free port, reading through the read-only user of
-/// deploy/local/clickhouse/users.xml, as deployed.
-async fn start_api(env: &TestEnv, stop: CancellationToken) -> (String, JoinHandle<anyhow::Result<()>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let reader = dvc_warehouse::ClickHouseArgs { user: "dvc_reader".into(), ..env.clickhouse.clone() };
-    let config = dvc_rates_api::Config { listen: listener.local_addr().unwrap(), clickhouse: reader, openapi: false };
-    (base, tokio::spawn(dvc_rates_api::serve(listener, config, stop)))
 }
 
 /// Every metric × grouping of expected-rates.json, row by row.

@@ -139,6 +139,19 @@ impl TestEnv {
     }
 }
 
+/// The rates API on a free port, reading through the read-only user of
+/// deploy/local/clickhouse/users.xml, as deployed.
+pub async fn start_api(
+    env: &TestEnv,
+    stop: tokio_util::sync::CancellationToken,
+) -> (String, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let reader = dvc_warehouse::ClickHouseArgs { user: "dvc_reader".into(), ..env.clickhouse.clone() };
+    let config = dvc_rates_api::Config { listen: listener.local_addr().unwrap(), clickhouse: reader, openapi: false };
+    (base, tokio::spawn(dvc_rates_api::serve(listener, config, stop)))
+}
+
 /// A workspace binary built by `cargo build --release --bins` (the Makefile
 /// does it before the tests); DVC_BIN_DIR overrides the folder.
 pub fn binary(name: &str) -> PathBuf {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use dvc_events::{Channel, DossierEvent, PaymentMethod, PaymentStatus, Place, Rating, ServiceLevel, Status};
 use dvc_portal_sim::lifecycle::Traffic;
+use serde_json::Value;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 pub const GROUPINGS: [&str; 5] = ["national", "authority_kind", "authority_code", "agency_code", "procedure_code"];
@@ -161,4 +162,60 @@ pub fn recount(traffic: &Traffic, from: Date, to: Date) -> BTreeMap<(String, Str
         }
     }
     out
+}
+
+/// What the API must answer for one metric and grouping, from the recount.
+fn expected_rows(kind: dvc_warehouse::Kind, grouping: &str, sums: Option<&Sums>) -> Vec<Value> {
+    let empty = BTreeMap::new();
+    let mut sums = sums.unwrap_or(&empty).clone();
+    // No rows at all: the national figure is still answered, with nothing counted.
+    if sums.is_empty() && grouping == "national" {
+        sums.insert("national".to_owned(), (0, 0));
+    }
+    sums.into_iter()
+        .map(|(group, (num, den))| match kind {
+            dvc_warehouse::Kind::Rate => serde_json::json!({
+                "group": group, "numerator": num, "denominator": den,
+                "value": (den > 0).then(|| num as f64 / den as f64),
+            }),
+            dvc_warehouse::Kind::Total => {
+                serde_json::json!({ "group": group, "numerator": null, "denominator": null, "value": num })
+            }
+        })
+        .collect()
+}
+
+/// Asserts that the rates API at `base` answers, for every metric and each of
+/// `groupings` over `from..=to`, exactly what the recount of `sent` gives.
+pub async fn assert_api_matches_recount(
+    client: &reqwest::Client,
+    base: &str,
+    sent: &Traffic,
+    from: Date,
+    to: Date,
+    groupings: &[&str],
+    label: &str,
+) {
+    let expected = recount(sent, from, to);
+    for metric in dvc_warehouse::METRICS {
+        for grouping in groupings {
+            let url = format!("{base}/v1/rates?metric={}&from={from}&to={to}&group_by={grouping}", metric.name);
+            let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+            let want =
+                expected_rows(metric.kind, grouping, expected.get(&(metric.name.to_owned(), (*grouping).to_owned())));
+            let got = body["rows"].as_array().unwrap_or_else(|| panic!("{url}: {body}"));
+            assert_eq!(got.len(), want.len(), "{label} {url}\n got {got:?}\nwant {want:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(
+                    (&g["group"], &g["numerator"], &g["denominator"]),
+                    (&w["group"], &w["numerator"], &w["denominator"]),
+                    "{label} {url}"
+                );
+                match (g["value"].as_f64(), w["value"].as_f64()) {
+                    (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9, "{label} {url}: {a} vs {b}"),
+                    (a, b) => assert_eq!(a, b, "{label} {url}"),
+                }
+            }
+        }
+    }
 }

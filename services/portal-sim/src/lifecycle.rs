@@ -1,46 +1,34 @@
-//! Dossiers that live like real ones: submitted, accepted with a due date,
-//! maybe asked for supplements, then resolved and returned (on time or late),
-//! rejected, withdrawn or stopped; fees paid online or at the counter, some
-//! payments failing or refunded; ratings after the result. Attributes change
-//! over a dossier's life (digitized later, VNeID linked later, the fee known
-//! only once accepted), timestamps mix UTC and +07:00 and fall near midnight.
+//! Dossiers that live like real ones, calibrated to the seed figures
+//! ([`crate::catalog`]): submitted, accepted with a due date from the
+//! procedure's legal time, maybe asked for supplements, asked to pay, then
+//! resolved and returned (mostly on time), not accepted, withdrawn or stopped;
+//! fees paid through the national platform, a local gateway or at the counter,
+//! some attempts failing, some refunded; ratings after the result. Attributes
+//! change over a dossier's life (digitized or linked to VNeID at acceptance,
+//! the fee known once accepted, the electronic result attached only on
+//! return); each authority's system writes its own UTC offset.
 //!
-//! `Traffic::deliver` then turns the events into what portals actually send:
-//! re-sent duplicates, shuffled order, and a share held back to arrive late.
-//! Deterministic for a given seed.
+//! Which dossiers are full-online is decided per authority with a
+//! low-discrepancy sequence rather than a coin, so every authority, every kind
+//! and the country land on their targets even over a few thousand dossiers.
+//! Everything else is drawn from a seeded generator: deterministic per seed.
+//!
+//! `Traffic::deliver` turns generated events into what portals actually send
+//! (re-sent duplicates, shuffled order, a late share); `crate::timeline`
+//! schedules them in time for the simulator.
 
 use dvc_events::{
     ApplicantType, Channel, DossierEvent, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus, Place, Rating,
     ServiceLevel, Status,
 };
+use rand::distr::weighted::WeightedIndex;
+use rand::prelude::*;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-/// An authority (ministry `G..` or province `H..`) and its agencies.
-struct Authority {
-    code: &'static str,
-    agencies: u8,
-}
+use crate::catalog::{self, Authority, PROCEDURES, Procedure, golden};
 
-const AUTHORITIES: &[Authority] = &[
-    Authority { code: "G01", agencies: 2 },
-    Authority { code: "G12", agencies: 2 },
-    Authority { code: "H01", agencies: 3 },
-    Authority { code: "H29", agencies: 3 },
-    Authority { code: "H40", agencies: 2 },
-];
-
-const PROCEDURES: &[(&str, ServiceLevel)] = &[
-    ("1.000001", ServiceLevel::FullOnline),
-    ("1.001234", ServiceLevel::FullOnline),
-    ("1.004444", ServiceLevel::PartialOnline),
-    ("2.001234", ServiceLevel::PartialOnline),
-    ("3.000100", ServiceLevel::Offline),
-];
-
-/// Every event of a generated run, in the order they happened.
+/// Events of generated dossiers, each stream in the order it was generated.
 #[derive(Debug, Clone, Default)]
 pub struct Traffic {
     pub dossiers: Vec<DossierEvent>,
@@ -48,7 +36,7 @@ pub struct Traffic {
     pub ratings: Vec<FeedbackEvent>,
 }
 
-/// How portals mistreat the stream.
+/// How portals mistreat the stream (for `Traffic::deliver`).
 #[derive(Debug, Clone, Copy)]
 pub struct Faults {
     /// Share of events sent twice.
@@ -65,198 +53,374 @@ impl Default for Faults {
     }
 }
 
-fn offset(rng: &mut StdRng) -> UtcOffset {
-    if rng.random_bool(0.5) { UtcOffset::UTC } else { UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC) }
+/// The simulated country: its authorities and procedures, and the state of
+/// the full-online sequence of each authority.
+pub struct Portal {
+    seed: u64,
+    rng: StdRng,
+    next: u64,
+    authorities: Vec<Authority>,
+    pick_authority: WeightedIndex<f64>,
+    pick_fee: WeightedIndex<u32>,
+    /// Per authority: dossiers so far, and the sequence's random phase.
+    sequence: Vec<(u64, u64)>,
 }
 
-/// `dossiers` dossiers submitted over `days` days from `start` (UTC midnight).
-pub fn generate(seed: u64, dossiers: u32, start: OffsetDateTime, days: u32) -> Traffic {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut out = Traffic::default();
-    for n in 0..dossiers {
-        dossier(&mut rng, seed, n, start, days, &mut out);
-    }
-    out
+/// The draws that make one dossier: with its portal, enough to generate its
+/// whole life again (the simulator keeps these, not the events, for dossiers
+/// still open).
+#[derive(Debug, Clone, Copy)]
+pub struct DossierSeed {
+    pub n: u64,
+    pub submitted: OffsetDateTime,
+    authority: u16,
+    full_online: bool,
 }
 
-fn dossier(rng: &mut StdRng, seed: u64, n: u32, start: OffsetDateTime, days: u32, out: &mut Traffic) {
-    let authority = &AUTHORITIES[rng.random_range(0..AUTHORITIES.len())];
-    let (procedure_code, service_level) = PROCEDURES[rng.random_range(0..PROCEDURES.len())];
-    let place = Place {
-        procedure_code: procedure_code.to_owned(),
-        agency_code: format!("000.00.{:02}.{}", rng.random_range(1..=authority.agencies), authority.code),
-        authority_code: authority.code.to_owned(),
-    };
-    let ministry = authority.code.starts_with('G');
-    let online_p = match (service_level, ministry) {
-        (ServiceLevel::Offline, _) => 0.0,
-        (_, true) => 0.7,
-        (_, false) => 0.35,
-    };
-    let channel = if rng.random_bool(online_p) {
-        Channel::Online
-    } else if rng.random_bool(0.7) {
-        Channel::InPerson
-    } else {
-        Channel::Postal
-    };
-    let dossier_id = format!("{}-S{seed}-{n:06}", place.agency_code);
-    // Submitted at any minute of the range; a fifth within 30 minutes of a
-    // Vietnam midnight (17:00 UTC), where the UTC and local days differ.
-    let minute = if rng.random_bool(0.2) {
-        i64::from(rng.random_range(0..days.max(1))) * 1440 + 17 * 60 + rng.random_range(-30..30)
-    } else {
-        rng.random_range(0..i64::from(days.max(1)) * 1440)
-    };
-    let mut t = start + Duration::minutes(minute);
-    let mut step = 0u32;
-    let mut event = |rng: &mut StdRng, status: Status, at: OffsetDateTime| DossierEvent {
-        schema_version: 1,
-        event_id: {
-            step += 1;
-            format!("{dossier_id}#{step}")
-        },
-        dossier_id: dossier_id.clone(),
-        status,
-        occurred_at: at.to_offset(offset(rng)),
-        place: place.clone(),
-        service_level,
-        channel,
-        received_at: None,
-        due_at: None,
-        applicant_type: None,
-        applicant_id: None,
-        vneid_verified: None,
-        digitized: None,
-        result_digitized: None,
-        fee_vnd: None,
-        source_system: Some(format!("motcua-{}", authority.code.to_lowercase())),
-        extra: serde_json::Map::new(),
-    };
+/// A 64-bit mix of two values (SplitMix64's finaliser).
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
 
-    let mut submitted = event(rng, Status::Submitted, t);
-    submitted.applicant_type =
-        Some(if rng.random_bool(0.85) { ApplicantType::Citizen } else { ApplicantType::Business });
-    submitted.applicant_id = Some(format!("{:012}", rng.random_range(1_000_000_000u64..99_999_999_999)));
-    submitted.vneid_verified = Some(rng.random_bool(0.5));
-    submitted.digitized = Some(rng.random_bool(0.6));
-    out.dossiers.push(submitted);
-
-    // A tenth are never accepted: they keep the first event's day.
-    if rng.random_bool(0.1) {
-        t += Duration::minutes(rng.random_range(30..3000));
-        let closing = [Status::NotAccepted, Status::Withdrawn][rng.random_range(0..2)];
-        out.dossiers.push(event(rng, closing, t));
-        return;
-    }
-    t += Duration::minutes(rng.random_range(5..2000));
-    let received = t;
-    let due = received + Duration::days(rng.random_range(1..10));
-    let fee = [0, 0, 50_000, 100_000, 250_000][rng.random_range(0..5)];
-    let mut accepted = event(rng, Status::Accepted, t);
-    accepted.received_at = Some(received.to_offset(offset(rng)));
-    accepted.due_at = Some(due.to_offset(offset(rng)));
-    accepted.fee_vnd = Some(fee);
-    // Digitization and VNeID linkage often happen at acceptance.
-    if rng.random_bool(0.4) {
-        accepted.digitized = Some(true);
-    }
-    if rng.random_bool(0.2) {
-        accepted.vneid_verified = Some(true);
-    }
-    out.dossiers.push(accepted);
-
-    if rng.random_bool(0.2) {
-        t += Duration::minutes(rng.random_range(60..3000));
-        out.dossiers.push(event(rng, Status::SupplementRequested, t));
-    }
-    t += Duration::minutes(rng.random_range(10..600));
-    out.dossiers.push(event(rng, Status::Processing, t));
-
-    if fee > 0 {
-        payments(rng, &dossier_id, &place, fee, t, out);
+impl Portal {
+    /// A country of `authorities` authorities (2 to 85), seeded.
+    pub fn new(seed: u64, authorities: usize) -> Portal {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let authorities = catalog::authorities(authorities);
+        let pick_authority = WeightedIndex::new(authorities.iter().map(|a| a.weight)).expect("positive weights");
+        let pick_fee = WeightedIndex::new(catalog::FEES.iter().map(|(_, w)| *w)).expect("positive weights");
+        let sequence = authorities.iter().map(|_| (0, rng.random_range(0..1_000_000))).collect();
+        Portal { seed, rng, next: 0, authorities, pick_authority, pick_fee, sequence }
     }
 
-    // Close: mostly resolved (on time or late), some stopped or withdrawn.
-    let late = rng.random_bool(0.3);
-    t = if late {
-        due + Duration::minutes(rng.random_range(1..4000))
-    } else {
-        (t + Duration::minutes(1)).max(due - Duration::minutes(rng.random_range(0..3000)))
-    };
-    if t <= received {
-        t = received + Duration::minutes(1);
+    /// The authorities of this country.
+    pub fn authorities(&self) -> &[Authority] {
+        &self.authorities
     }
-    let closing = match rng.random_range(0..10) {
-        0 => Status::Stopped,
-        1 => Status::Withdrawn,
-        _ => Status::Resolved,
-    };
-    let mut close = event(rng, closing, t);
-    if closing == Status::Resolved {
-        close.result_digitized = Some(rng.random_bool(0.75));
+
+    /// Draws the next dossier, submitted at `submitted`: its authority, and
+    /// whether it is filed online for a full-online service.
+    pub fn next_dossier(&mut self, submitted: OffsetDateTime) -> DossierSeed {
+        let n = self.next;
+        self.next += 1;
+        let a = self.pick_authority.sample(&mut self.rng);
+        let (count, phase) = &mut self.sequence[a];
+        let u = golden(*count + *phase);
+        *count += 1;
+        let authority = &self.authorities[a];
+        let target = if authority.ministry { catalog::FULL_ONLINE_MINISTRIES } else { catalog::FULL_ONLINE_PROVINCES };
+        DossierSeed { n, submitted, authority: a as u16, full_online: u < target * authority.full_online_factor }
     }
-    out.dossiers.push(close);
-    if closing == Status::Resolved {
-        t += Duration::minutes(rng.random_range(10..2000));
-        let mut returned = event(rng, Status::ResultReturned, t);
-        // Sometimes the electronic result is attached only on return.
-        if rng.random_bool(0.2) {
+
+    /// Every event of the dossier's life (some in the future of its
+    /// submission), appended to `out`; the same each time for one seed.
+    pub fn life(&self, dossier: &DossierSeed, out: &mut Traffic) {
+        let mut rng = StdRng::seed_from_u64(mix(self.seed, dossier.n));
+        let fee =
+            if rng.random_bool(catalog::FEE_BEARING) { catalog::FEES[self.pick_fee.sample(&mut rng)].0 } else { 0 };
+        let authority = &self.authorities[usize::from(dossier.authority)];
+        let run = (self.seed % 0x1_0000) as u16;
+        Life::new(&mut rng, authority, dossier.full_online, run, dossier.n, dossier.submitted, fee).run(&mut rng, out);
+    }
+
+    /// A new dossier submitted at `submitted`, with its whole life.
+    pub fn dossier(&mut self, submitted: OffsetDateTime, out: &mut Traffic) {
+        let dossier = self.next_dossier(submitted);
+        self.life(&dossier, out);
+    }
+}
+
+/// The fixed facts of one dossier, and a builder for its events.
+struct Life {
+    place: Place,
+    procedure: Procedure,
+    channel: Channel,
+    dossier_id: String,
+    source_system: String,
+    offset: UtcOffset,
+    submitted: OffsetDateTime,
+    fee: u64,
+    step: u32,
+}
+
+fn counter_channel(rng: &mut StdRng) -> Channel {
+    if rng.random_bool(0.85) { Channel::InPerson } else { Channel::Postal }
+}
+
+/// Minutes, uniformly in `range`.
+fn minutes(rng: &mut StdRng, range: std::ops::Range<i64>) -> Duration {
+    Duration::minutes(rng.random_range(range))
+}
+
+/// A fake, valid-looking CCCD: province of birth (001-096), century and sex
+/// digit, birth year, and six digits.
+fn citizen_id(rng: &mut StdRng) -> String {
+    format!(
+        "{:03}{}{:02}{:06}",
+        rng.random_range(1..=96),
+        rng.random_range(0..4),
+        rng.random_range(0..100),
+        rng.random_range(0..1_000_000)
+    )
+}
+
+impl Life {
+    fn new(
+        rng: &mut StdRng,
+        authority: &Authority,
+        full_online: bool,
+        run: u16,
+        n: u64,
+        submitted: OffsetDateTime,
+        fee: u64,
+    ) -> Life {
+        // Not full-online: a full-online service filed at the counter, a
+        // partly online service (filed online half the time), or an offline one.
+        let (level, channel) = if full_online {
+            (ServiceLevel::FullOnline, Channel::Online)
+        } else {
+            match rng.random_range(0..20) {
+                0..=5 => (ServiceLevel::FullOnline, counter_channel(rng)),
+                6..=14 => (
+                    ServiceLevel::PartialOnline,
+                    if rng.random_bool(0.5) { Channel::Online } else { counter_channel(rng) },
+                ),
+                _ => (ServiceLevel::Offline, counter_channel(rng)),
+            }
+        };
+        let procedure =
+            *PROCEDURES.iter().filter(|p| p.level == level).choose(rng).expect("every level has procedures");
+        let agency_code = format!("000.00.{:02}.{}", rng.random_range(1..=authority.agencies), authority.code);
+        let offset = UtcOffset::from_hms(authority.offset_hours, 0, 0).unwrap_or(UtcOffset::UTC);
+        let day = submitted.to_offset(offset).date();
+        let dossier_id = format!(
+            "{agency_code}-{:02}{:02}{:02}-{run:04x}{n:07}",
+            day.year() % 100,
+            u8::from(day.month()),
+            day.day()
+        );
+        let source_system = if channel == Channel::Online && rng.random_bool(0.6) {
+            "dvcqg".to_owned()
+        } else {
+            format!("motcua-{}", authority.code.to_lowercase())
+        };
+        Life {
+            place: Place {
+                procedure_code: procedure.code.to_owned(),
+                agency_code,
+                authority_code: authority.code.clone(),
+            },
+            procedure,
+            channel,
+            dossier_id,
+            source_system,
+            offset,
+            submitted,
+            fee,
+            step: 0,
+        }
+    }
+
+    fn event(&mut self, status: Status, at: OffsetDateTime) -> DossierEvent {
+        self.step += 1;
+        DossierEvent {
+            schema_version: 1,
+            event_id: format!("{}#{}", self.dossier_id, self.step),
+            dossier_id: self.dossier_id.clone(),
+            status,
+            occurred_at: at.to_offset(self.offset),
+            place: self.place.clone(),
+            service_level: self.procedure.level,
+            channel: self.channel,
+            received_at: None,
+            due_at: None,
+            applicant_type: None,
+            applicant_id: None,
+            vneid_verified: None,
+            digitized: None,
+            result_digitized: None,
+            fee_vnd: None,
+            source_system: Some(self.source_system.clone()),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    fn run(mut self, rng: &mut StdRng, out: &mut Traffic) {
+        // Final values, and whether they are known at submission already.
+        let digitized = rng.random_bool(catalog::DIGITIZED);
+        let digitized_early = !digitized || rng.random_bool(0.9);
+        let vneid = rng.random_bool(catalog::VNEID_LINKED);
+        let vneid_early = !vneid || rng.random_bool(0.9);
+
+        let mut t = self.submitted;
+        let mut submitted = self.event(Status::Submitted, t);
+        let business = rng.random_bool(0.15);
+        submitted.applicant_type = Some(if business { ApplicantType::Business } else { ApplicantType::Citizen });
+        submitted.applicant_id = Some(if business {
+            format!("{:010}", rng.random_range(100_000_000..4_000_000_000u64))
+        } else {
+            citizen_id(rng)
+        });
+        submitted.vneid_verified = Some(vneid && vneid_early);
+        submitted.digitized = Some(digitized && digitized_early);
+        if !rng.random_bool(catalog::ACCEPTED) {
+            // Never accepted: the dossier keeps its first event's day.
+            submitted.vneid_verified = Some(vneid);
+            submitted.digitized = Some(digitized);
+            out.dossiers.push(submitted);
+            t += minutes(rng, 30..2880);
+            let status = if rng.random_bool(0.7) { Status::NotAccepted } else { Status::Withdrawn };
+            out.dossiers.push(self.event(status, t));
+            return;
+        }
+        out.dossiers.push(submitted);
+
+        t += minutes(rng, 5..1440);
+        let received = t;
+        let due = received + Duration::days(i64::from(self.procedure.days));
+        let mut accepted = self.event(Status::Accepted, t);
+        accepted.received_at = Some(received.to_offset(self.offset));
+        accepted.due_at = Some(due.to_offset(self.offset));
+        accepted.fee_vnd = Some(self.fee);
+        if !digitized_early {
+            accepted.digitized = Some(true);
+        }
+        if !vneid_early {
+            accepted.vneid_verified = Some(true);
+        }
+        out.dossiers.push(accepted);
+
+        if rng.random_bool(0.15) {
+            t += minutes(rng, 60..2880);
+            out.dossiers.push(self.event(Status::SupplementRequested, t));
+        }
+        t += minutes(rng, 10..480);
+        out.dossiers.push(self.event(Status::Processing, t));
+
+        let mut paid = true;
+        if self.fee > 0 {
+            t += minutes(rng, 10..240);
+            out.dossiers.push(self.event(Status::PaymentRequested, t));
+            t += minutes(rng, 5..1440);
+            paid = self.payments(rng, t, out);
+        }
+
+        // Close: most are resolved, on time as often as the assumption says.
+        let on_time = rng.random_bool(catalog::ON_TIME);
+        let earliest = t + Duration::minutes(30);
+        t = if on_time && earliest < due {
+            earliest + Duration::seconds(rng.random_range(0..(due - earliest).whole_seconds().max(1)))
+        } else {
+            earliest.max(due) + minutes(rng, 60..4320)
+        };
+        let closing = if !paid {
+            Status::Stopped
+        } else {
+            match rng.random_range(0..100) {
+                0..=2 => Status::Stopped,
+                3..=5 => Status::Withdrawn,
+                _ => Status::Resolved,
+            }
+        };
+        let mut close = self.event(closing, t);
+        if closing != Status::Resolved {
+            out.dossiers.push(close);
+            return;
+        }
+        let result_digitized = rng.random_bool(catalog::RESULT_DIGITIZED);
+        // Most electronic results are attached on resolution, some on return.
+        let attached_on_return = result_digitized && rng.random_bool(0.2);
+        if !attached_on_return {
+            close.result_digitized = Some(result_digitized);
+        }
+        out.dossiers.push(close);
+        t += minutes(rng, 10..1440);
+        let mut returned = self.event(Status::ResultReturned, t);
+        if attached_on_return {
             returned.result_digitized = Some(true);
         }
         out.dossiers.push(returned);
-        if rng.random_bool(0.4) {
-            t += Duration::minutes(rng.random_range(10..5000));
-            let rating =
-                [Rating::Satisfied, Rating::Satisfied, Rating::Neutral, Rating::Unsatisfied][rng.random_range(0..4)];
+
+        if rng.random_bool(catalog::RATED) {
+            t += minutes(rng, 5..4320);
+            let roll: f64 = rng.random();
+            let rating = if roll < catalog::SATISFIED {
+                Rating::Satisfied
+            } else if roll < catalog::SATISFIED + catalog::NEUTRAL {
+                Rating::Neutral
+            } else {
+                Rating::Unsatisfied
+            };
             out.ratings.push(FeedbackEvent {
                 schema_version: 1,
-                event_id: format!("{dossier_id}#fb"),
-                dossier_id: dossier_id.clone(),
-                occurred_at: t.to_offset(offset(rng)),
-                place: place.clone(),
+                event_id: format!("{}#fb", self.dossier_id),
+                dossier_id: self.dossier_id.clone(),
+                occurred_at: t.to_offset(self.offset),
+                place: self.place.clone(),
                 rating,
                 extra: serde_json::Map::new(),
             });
         }
     }
+
+    /// The dossier's payment attempts from `t`; whether the fee got paid.
+    fn payments(&self, rng: &mut StdRng, mut t: OffsetDateTime, out: &mut Traffic) -> bool {
+        let method = if rng.random_bool(catalog::ONLINE_METHOD) {
+            if rng.random_bool(0.6) { PaymentMethod::NationalPlatform } else { PaymentMethod::LocalGateway }
+        } else {
+            PaymentMethod::Offline
+        };
+        // The national platform stamps UTC; the others, their authority's time.
+        let offset = if method == PaymentMethod::NationalPlatform { UtcOffset::UTC } else { self.offset };
+        let pay = |attempt: u8, status: PaymentStatus, at: OffsetDateTime, suffix: &str| PaymentEvent {
+            schema_version: 1,
+            event_id: format!("P-{}-{attempt}#{suffix}", self.dossier_id),
+            payment_id: format!("P-{}-{attempt}", self.dossier_id),
+            dossier_id: self.dossier_id.clone(),
+            status,
+            occurred_at: at.to_offset(offset),
+            amount_vnd: self.fee,
+            method,
+            place: self.place.clone(),
+            extra: serde_json::Map::new(),
+        };
+        // A failed attempt first (card declined, timeout), then a new one.
+        if method != PaymentMethod::Offline && rng.random_bool(0.12) {
+            out.payments.push(pay(0, PaymentStatus::Failed, t, "f"));
+            t += minutes(rng, 1..120);
+        }
+        if !rng.random_bool(catalog::PAID) {
+            return false;
+        }
+        out.payments.push(pay(1, PaymentStatus::Succeeded, t, "s"));
+        if rng.random_bool(catalog::REFUNDED) {
+            t += minutes(rng, 60..7200);
+            out.payments.push(pay(1, PaymentStatus::Refunded, t, "r"));
+        }
+        true
+    }
 }
 
-fn payments(rng: &mut StdRng, dossier_id: &str, place: &Place, fee: u64, mut t: OffsetDateTime, out: &mut Traffic) {
-    let method = match rng.random_range(0..10) {
-        0..=4 => PaymentMethod::NationalPlatform,
-        5..=7 => PaymentMethod::LocalGateway,
-        _ => PaymentMethod::Offline,
-    };
-    let pay = |rng: &mut StdRng, id: &str, status: PaymentStatus, at: OffsetDateTime, suffix: &str| PaymentEvent {
-        schema_version: 1,
-        event_id: format!("{id}#{suffix}"),
-        payment_id: id.to_owned(),
-        dossier_id: dossier_id.to_owned(),
-        status,
-        occurred_at: at.to_offset(offset(rng)),
-        amount_vnd: fee,
-        method,
-        place: place.clone(),
-        extra: serde_json::Map::new(),
-    };
-    // A failed first attempt, then a new transaction.
-    if rng.random_bool(0.15) {
-        let failed = pay(rng, &format!("P-{dossier_id}-0"), PaymentStatus::Failed, t, "f");
-        out.payments.push(failed);
-        t += Duration::minutes(rng.random_range(1..120));
+/// `dossiers` dossiers of a five-authority country submitted over `days` days
+/// from `start` (UTC midnight); a fifth within 30 minutes of a Vietnam
+/// midnight (17:00 UTC), where the UTC and local days differ.
+pub fn generate(seed: u64, dossiers: u32, start: OffsetDateTime, days: u32) -> Traffic {
+    let mut portal = Portal::new(seed, 5);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xda7e);
+    let mut out = Traffic::default();
+    let days = i64::from(days.max(1));
+    for _ in 0..dossiers {
+        let minute = if rng.random_bool(0.2) {
+            rng.random_range(0..days) * 1440 + 17 * 60 + rng.random_range(-30..30)
+        } else {
+            rng.random_range(0..days * 1440)
+        };
+        portal.dossier(start + Duration::minutes(minute), &mut out);
     }
-    if rng.random_bool(0.1) {
-        return; // never paid
-    }
-    let id = format!("P-{dossier_id}-1");
-    let succeeded = pay(rng, &id, PaymentStatus::Succeeded, t, "s");
-    out.payments.push(succeeded);
-    if rng.random_bool(0.08) {
-        t += Duration::minutes(rng.random_range(60..5000));
-        let refunded = pay(rng, &id, PaymentStatus::Refunded, t, "r");
-        out.payments.push(refunded);
-    }
+    out
 }
 
 impl Traffic {

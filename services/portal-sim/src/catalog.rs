@@ -1,0 +1,201 @@
+//! Who publishes, what they handle, and the figures the traffic is calibrated
+//! to. The targets come from the seed articles (`shared/seeds/`, the mid-2024
+//! government report on digital transformation); the rest are stated
+//! assumptions, marked as such.
+
+use dvc_events::ServiceLevel;
+
+/// Share of dossiers filed online for a full-process online service
+/// (`full_online_share`), mid-2024: the whole country.
+pub const FULL_ONLINE_NATIONAL: f64 = 0.42;
+/// The same for ministries (`G..`).
+pub const FULL_ONLINE_MINISTRIES: f64 = 0.61;
+/// The same for provinces (`H..`).
+pub const FULL_ONLINE_PROVINCES: f64 = 0.17;
+
+/// The ministries' share of all dossiers, so that the national figure is the
+/// dossier-weighted mean of the two kinds: 42 = 61·w + 17·(1 − w).
+pub const MINISTRY_SHARE: f64 =
+    (FULL_ONLINE_NATIONAL - FULL_ONLINE_PROVINCES) / (FULL_ONLINE_MINISTRIES - FULL_ONLINE_PROVINCES);
+
+/// Dossiers with digitized components (78.91% in the seed report).
+pub const DIGITIZED: f64 = 0.7891;
+/// Resolved dossiers with an electronic result (75.5%).
+pub const RESULT_DIGITIZED: f64 = 0.755;
+
+/// Dossiers through the national portal in H1 2024 (13.9 million), and the
+/// online payments of the same half-year: 7.4 million worth 4,620 bn VND.
+pub const DOSSIERS_PER_HALF_YEAR: f64 = 13.9e6;
+pub const ONLINE_PAYMENTS_PER_HALF_YEAR: f64 = 7.4e6;
+pub const ONLINE_PAYMENT_VALUE_PER_HALF_YEAR_VND: f64 = 4_620e9;
+
+/// Succeeded, not refunded online payments per dossier (≈ 0.53).
+pub const ONLINE_PAYMENTS_PER_DOSSIER: f64 = ONLINE_PAYMENTS_PER_HALF_YEAR / DOSSIERS_PER_HALF_YEAR;
+/// Mean value of one online payment (≈ 624,000 VND).
+pub const MEAN_ONLINE_PAYMENT_VND: f64 = ONLINE_PAYMENT_VALUE_PER_HALF_YEAR_VND / ONLINE_PAYMENTS_PER_HALF_YEAR;
+
+/// National-portal volume: dossiers per day (13.9 million per 182.5 days).
+pub const NATIONAL_DOSSIERS_PER_DAY: f64 = DOSSIERS_PER_HALF_YEAR / 182.5;
+
+// Assumptions (no seed figure): the dossier's path and the applicant.
+/// Dossiers that are accepted (the rest are not accepted or withdrawn first).
+pub const ACCEPTED: f64 = 0.9;
+/// Fee-bearing dossiers paid through an online method.
+pub const ONLINE_METHOD: f64 = 0.84;
+/// Fee-bearing dossiers that end up paid (the others are abandoned).
+pub const PAID: f64 = 0.9;
+/// Succeeded payments later refunded.
+pub const REFUNDED: f64 = 0.05;
+/// Share of fee-bearing dossiers, derived so that online payments per
+/// dossier match the seed figure.
+pub const FEE_BEARING: f64 = ONLINE_PAYMENTS_PER_DOSSIER / (ACCEPTED * ONLINE_METHOD * PAID * (1.0 - REFUNDED));
+const _: () = assert!(FEE_BEARING < 1.0, "the assumptions leave room for the seed's payment count");
+/// Applicants whose account is linked to VNeID (55.25 M of 75.7 M
+/// electronic identity accounts were activated in mid-2024).
+pub const VNEID_LINKED: f64 = 0.73;
+/// Closed dossiers closed by their due date.
+pub const ON_TIME: f64 = 0.93;
+/// Returned dossiers that get a rating, and the ratings' mix (the 2025
+/// target is 90% satisfied).
+pub const RATED: f64 = 0.35;
+pub const SATISFIED: f64 = 0.88;
+pub const NEUTRAL: f64 = 0.08;
+
+/// Fees in VND and their weights; the mean is 623,800 VND, within 0.1% of
+/// [`MEAN_ONLINE_PAYMENT_VND`].
+pub const FEES: [(u64, u32); 8] = [
+    (20_000, 10),
+    (50_000, 18),
+    (100_000, 20),
+    (200_000, 17),
+    (500_000, 14),
+    (1_000_000, 10),
+    (2_000_000, 7),
+    (5_100_000, 5),
+];
+
+/// A procedure of the catalog: its code, how it is offered, and its legal
+/// processing time in working days.
+#[derive(Debug, Clone, Copy)]
+pub struct Procedure {
+    pub code: &'static str,
+    pub level: ServiceLevel,
+    pub days: u8,
+}
+
+const fn procedure(code: &'static str, level: ServiceLevel, days: u8) -> Procedure {
+    Procedure { code, level, days }
+}
+
+/// A small catalog across levels (codes are made up, in the contract's shape).
+pub const PROCEDURES: [Procedure; 12] = [
+    procedure("1.001612", ServiceLevel::FullOnline, 3), // business registration change
+    procedure("1.004227", ServiceLevel::FullOnline, 5), // birth registration
+    procedure("1.001193", ServiceLevel::FullOnline, 2), // judicial record
+    procedure("1.000894", ServiceLevel::FullOnline, 10), // driving licence renewal
+    procedure("2.000986", ServiceLevel::FullOnline, 7), // construction permit notice
+    procedure("1.003583", ServiceLevel::PartialOnline, 15), // land use certificate
+    procedure("1.010734", ServiceLevel::PartialOnline, 5), // household business registration
+    procedure("2.001157", ServiceLevel::PartialOnline, 10), // import permit
+    procedure("1.002755", ServiceLevel::PartialOnline, 3), // marriage registration
+    procedure("3.000152", ServiceLevel::Offline, 20),   // land allocation
+    procedure("1.008003", ServiceLevel::Offline, 12),   // adoption
+    procedure("2.002264", ServiceLevel::Offline, 30),   // mining licence
+];
+
+/// Number of ministries and provinces (2024: ministries and ministry-level
+/// bodies with their own systems; 63 provinces before the 2025 merger).
+pub const MINISTRIES: u8 = 22;
+pub const PROVINCES: u8 = 63;
+
+/// An authority of the simulated country.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub code: String,
+    pub ministry: bool,
+    pub agencies: u8,
+    /// Relative dossier volume within its kind.
+    pub weight: f64,
+    /// Relative full-online share within its kind (the kind's mean is 1).
+    pub full_online_factor: f64,
+    /// Hours east of UTC in its system's timestamps (0 or 7).
+    pub offset_hours: i8,
+}
+
+/// Golden-ratio low-discrepancy value for index `i`, in [0, 1).
+pub fn golden(i: u64) -> f64 {
+    const PHI: f64 = 0.618_033_988_749_894_9;
+    (i as f64 * PHI).fract()
+}
+
+/// The first `n` authorities (at least one of each kind), interleaved so that
+/// any `n` keeps the kinds' proportions: `G01, H01, H02, G02, H03, …`.
+pub fn authorities(n: usize) -> Vec<Authority> {
+    let total = usize::from(MINISTRIES) + usize::from(PROVINCES);
+    let n = n.clamp(2, total);
+    let ministries = ((n * usize::from(MINISTRIES)) as f64 / total as f64).round().clamp(1.0, (n - 1) as f64) as usize;
+    let make = |ministry: bool, i: usize| {
+        let rank = i as f64 + 1.0;
+        // A few big ones and a long tail; a spread of full-online adoption.
+        let spread = golden(i as u64 + if ministry { 1 } else { 101 });
+        Authority {
+            code: format!("{}{:02}", if ministry { 'G' } else { 'H' }, i + 1),
+            ministry,
+            agencies: 2 + (i % 5) as u8,
+            weight: rank.powf(-0.8),
+            full_online_factor: 0.6 + 0.8 * spread,
+            offset_hours: if i % 3 == 2 { 0 } else { 7 },
+        }
+    };
+    let mut out: Vec<Authority> = (0..ministries).map(|i| make(true, i)).collect();
+    out.extend((0..n - ministries).map(|i| make(false, i)));
+    normalise(&mut out);
+    out
+}
+
+/// Scales the factors so each kind's volume-weighted mean factor is exactly 1,
+/// and the weights so the ministries hold [`MINISTRY_SHARE`] of all volume.
+fn normalise(authorities: &mut [Authority]) {
+    for ministry in [true, false] {
+        let kind = || authorities.iter().filter(|a| a.ministry == ministry);
+        let weight: f64 = kind().map(|a| a.weight).sum();
+        let mean = kind().map(|a| a.weight * a.full_online_factor).sum::<f64>() / weight;
+        let share = if ministry { MINISTRY_SHARE } else { 1.0 - MINISTRY_SHARE };
+        for a in authorities.iter_mut().filter(|a| a.ministry == ministry) {
+            a.full_online_factor /= mean;
+            a.weight *= share / weight;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_meets_its_target_by_construction() {
+        for n in [2, 5, 20, 85] {
+            let all = authorities(n);
+            assert_eq!(all.len(), n);
+            let total: f64 = all.iter().map(|a| a.weight).sum();
+            assert!((total - 1.0).abs() < 1e-9);
+            for (ministry, target) in [(true, FULL_ONLINE_MINISTRIES), (false, FULL_ONLINE_PROVINCES)] {
+                let kind: Vec<_> = all.iter().filter(|a| a.ministry == ministry).collect();
+                let weight: f64 = kind.iter().map(|a| a.weight).sum();
+                let share = kind.iter().map(|a| a.weight * a.full_online_factor * target).sum::<f64>() / weight;
+                assert!((share - target).abs() < 1e-9, "n={n} ministry={ministry}: {share}");
+                assert!(kind.iter().all(|a| a.full_online_factor * target < 1.0));
+            }
+            let national: f64 =
+                all.iter().map(|a| a.weight * a.full_online_factor * if a.ministry { 0.61 } else { 0.17 }).sum();
+            assert!((national - FULL_ONLINE_NATIONAL).abs() < 1e-9, "n={n}: {national}");
+        }
+    }
+
+    #[test]
+    fn fee_ladder_mean_matches_the_seed_value_per_payment() {
+        let weight: u32 = FEES.iter().map(|(_, w)| w).sum();
+        let mean = FEES.iter().map(|(f, w)| *f as f64 * f64::from(*w)).sum::<f64>() / f64::from(weight);
+        assert!((mean / MEAN_ONLINE_PAYMENT_VND - 1.0).abs() < 0.001, "{mean}");
+    }
+}

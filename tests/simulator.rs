@@ -1,0 +1,213 @@
+//! The portal simulator: its traffic lands on the seed figures (checked with
+//! the independent recount of tests/common/recount.rs), and `dvc-portal-sim`
+//! publishes it, with faults, through the real broker, ingest and ClickHouse
+//! to the rates API; it stops cleanly on SIGINT with everything delivered.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::recount::{Sums, assert_api_matches_recount, recount};
+use common::{TestEnv, binary, start_api};
+use dvc_events::{Event, Stream};
+use dvc_portal_sim::catalog;
+use dvc_portal_sim::lifecycle::{Portal, Traffic};
+use dvc_portal_sim::timeline::{FaultRates, Kind, Timeline};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::Value;
+use time::macros::{date, datetime};
+use time::{Duration as Span, OffsetDateTime};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn rate(sums: &Sums, group: &str) -> f64 {
+    let (num, den) = sums[group];
+    num as f64 / den as f64
+}
+
+fn assert_near(what: &str, got: f64, want: f64, tolerance: f64) {
+    assert!((got - want).abs() <= tolerance, "{what}: {got:.4}, want {want:.4} ± {tolerance}");
+}
+
+/// `dossiers` dossiers of the full country submitted over 30 days, whole lives.
+fn country(seed: u64, dossiers: u32) -> Traffic {
+    let start = datetime!(2024-07-01 00:00 UTC);
+    let mut portal = Portal::new(seed, 85);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut traffic = Traffic::default();
+    for _ in 0..dossiers {
+        portal.dossier(start + Span::seconds(rng.random_range(0..30 * 86_400)), &mut traffic);
+    }
+    traffic
+}
+
+#[test]
+fn traffic_is_calibrated_to_the_seed_figures() {
+    let counted = recount(&country(21, 120_000), date!(2024 - 06 - 01), date!(2024 - 12 - 31));
+    let sums = |metric: &str, grouping: &str| &counted[&(metric.to_owned(), grouping.to_owned())];
+
+    let full = sums("full_online_share", "authority_kind");
+    assert_near("full-online, ministries", rate(full, "ministry"), catalog::FULL_ONLINE_MINISTRIES, 0.005);
+    assert_near("full-online, provinces", rate(full, "province"), catalog::FULL_ONLINE_PROVINCES, 0.005);
+    let national = |metric: &str| rate(sums(metric, "national"), "national");
+    assert_near("full-online, national", national("full_online_share"), catalog::FULL_ONLINE_NATIONAL, 0.005);
+    assert_near("digitized dossiers", national("digitization_rate"), catalog::DIGITIZED, 0.01);
+    assert_near("digitized results", national("result_digitization_rate"), catalog::RESULT_DIGITIZED, 0.01);
+    assert_near("VNeID", national("vneid_rate"), catalog::VNEID_LINKED, 0.01);
+    assert_near("satisfied", national("satisfaction_rate"), catalog::SATISFIED, 0.01);
+
+    let dossiers = sums("full_online_share", "national")["national"].1 as f64;
+    let payments = sums("online_payment_count", "national")["national"].0 as f64;
+    let value = sums("online_payment_value_vnd", "national")["national"].0 as f64;
+    let per_dossier = payments / dossiers;
+    assert!((per_dossier / catalog::ONLINE_PAYMENTS_PER_DOSSIER - 1.0).abs() < 0.02, "{per_dossier} per dossier");
+    let mean = value / payments;
+    assert!((mean / catalog::MEAN_ONLINE_PAYMENT_VND - 1.0).abs() < 0.02, "{mean} VND per payment");
+
+    // Even a few thousand dossiers land within a point of each kind's target.
+    let counted = recount(&country(22, 3_000), date!(2024 - 06 - 01), date!(2024 - 12 - 31));
+    let full = &counted[&("full_online_share".to_owned(), "authority_kind".to_owned())];
+    assert_near("small, ministries", rate(full, "ministry"), catalog::FULL_ONLINE_MINISTRIES, 0.01);
+    assert_near("small, provinces", rate(full, "province"), catalog::FULL_ONLINE_PROVINCES, 0.01);
+}
+
+/// The simulator's command line for this test's topics.
+fn simulator(env: &TestEnv, args: &[&str]) -> Command {
+    let mut command = Command::new(binary("dvc-portal-sim"));
+    command
+        .args(["--dossier-topic", env.topic(Stream::Dossier)])
+        .args(["--payment-topic", env.topic(Stream::Payment)])
+        .args(["--feedback-topic", env.topic(Stream::Feedback)])
+        .args(args)
+        .env("DVC_KAFKA_BROKERS", common::brokers())
+        .stdout(Stdio::piped());
+    command
+}
+
+/// Messages in a topic (the sum of its partitions' high watermarks).
+fn topic_size(topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", common::brokers()).create().unwrap();
+    (0..common::PARTITIONS).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
+}
+
+/// Every sent message reached its table, and the malformed ones the dead letters.
+async fn assert_all_delivered(env: &TestEnv, summary: &Value) {
+    let sent = &summary["sent"];
+    assert_eq!(sent["failed"], 0, "{summary}");
+    let total = sent["total"].as_u64().unwrap();
+    let malformed = sent["malformed"].as_u64().unwrap();
+    assert!(total > 0, "{summary}");
+    let rows = "SELECT (SELECT count() FROM dossier_events) + (SELECT count() FROM payment_events) \
+                + (SELECT count() FROM feedback_events)";
+    env.wait_for_count(rows, total - malformed, WAIT).await;
+    let deadline = Instant::now() + WAIT;
+    while topic_size(&env.dead_letter_topic) < malformed as i64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(topic_size(&env.dead_letter_topic), malformed as i64, "every malformed message is dead-lettered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_simulated_backfill_with_faults_lands_on_target_through_the_pipeline() {
+    let env = TestEnv::new("simulator").await;
+    let stop = CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&[]), stop.clone()));
+
+    let (seed, events_per_second, days) = (5u64, 1.0, 4);
+    let now = datetime!(2024-07-10 12:00 +7);
+    let faults =
+        FaultRates { duplicate: 0.05, out_of_order: 0.05, late: 0.02, late_max: Span::hours(48), malformed: 0.01 };
+    let output = simulator(
+        &env,
+        &[
+            "--seed=5",
+            "--rate=1",
+            "--backfill-days=4",
+            "--live-seconds=0",
+            "--now=2024-07-10T12:00:00+07:00",
+            "--duplicate-rate=0.05",
+            "--out-of-order-rate=0.05",
+            "--late-rate=0.02",
+            "--malformed-rate=0.01",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(summary["sent"]["duplicates"].as_u64().unwrap() > 0 && summary["sent"]["malformed"].as_u64().unwrap() > 0);
+    assert_all_delivered(&env, &summary).await;
+
+    // The library, given the same seed and flags, sends exactly these messages.
+    let start = now - Span::days(days);
+    let mut timeline = Timeline::new(seed, 85, events_per_second, true, faults, start);
+    let mut out = Vec::new();
+    let mut t = start;
+    while t < now {
+        t = (t + Span::minutes(1)).min(now);
+        timeline.advance(t, &mut out);
+    }
+    assert_eq!(out.len() as u64, summary["sent"]["total"].as_u64().unwrap());
+    let mut sent = Traffic::default();
+    for o in out.iter().filter(|o| o.kind != Kind::Malformed) {
+        match Event::decode(o.message.stream, &o.message.value).unwrap() {
+            Event::Dossier(e) => sent.dossiers.push(e),
+            Event::Payment(e) => sent.payments.push(e),
+            Event::Feedback(e) => sent.ratings.push(e),
+        }
+    }
+
+    let (base, api) = start_api(&env, stop.clone()).await;
+    let client = reqwest::Client::new();
+    let (from, to) = (date!(2024 - 07 - 05), date!(2024 - 07 - 11));
+    let groupings = ["national", "authority_kind", "authority_code"];
+    assert_api_matches_recount(&client, &base, &sent, from, to, &groupings, "simulator").await;
+    let url = format!("{base}/v1/rates?metric=full_online_share&from={from}&to={to}&group_by=authority_kind");
+    let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    let [ministry, province] = [0, 1].map(|i| body["rows"][i]["value"].as_f64().unwrap());
+    assert_near("ministries", ministry, catalog::FULL_ONLINE_MINISTRIES, 0.01);
+    assert_near("provinces", province, catalog::FULL_ONLINE_PROVINCES, 0.01);
+
+    stop.cancel();
+    ingest.await.unwrap().expect("ingest stops cleanly");
+    api.await.unwrap().expect("API stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn live_streaming_stops_cleanly_on_sigint_with_everything_delivered() {
+    let env = TestEnv::new("simulator_live").await;
+    let stop = CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&[]), stop.clone()));
+
+    let started = OffsetDateTime::now_utc();
+    let mut child = simulator(
+        &env,
+        &["--rate=20", "--flat", "--backfill-days=0.05", "--duplicate-rate=0.05", "--malformed-rate=0.01"],
+    )
+    .spawn()
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(child.try_wait().unwrap().is_none(), "still streaming");
+    let interrupted = Instant::now();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "stopped promptly");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_all_delivered(&env, &summary).await;
+
+    // Live events carry the present: the latest is no later than now.
+    let latest: u64 = env.count("SELECT toUInt64(max(occurred_at)) FROM dossier_events").await;
+    let now = OffsetDateTime::now_utc().unix_timestamp() as u64;
+    assert!(latest >= started.unix_timestamp() as u64 && latest <= now, "{latest} within [{started}, now]");
+
+    stop.cancel();
+    ingest.await.unwrap().expect("ingest stops cleanly");
+}
