@@ -8,10 +8,10 @@ export DVC_BIN_DIR ?= $(CURDIR)/target/release
 .PHONY: help deps build up down clean status demo test test-unit test-e2e test-python lint fmt bench fuzz
 
 help:
-	@echo "make demo     start the local stack and show sample traffic arriving in ClickHouse"
+	@echo "make demo     start the local stack, backfill 3 days of simulated national traffic, stream live, show live rates (Ctrl-C stops)"
 	@echo "make test     lint, unit, property and end-to-end tests (brings the stack up)"
 	@echo "make up/down  start/stop the local stack (data stays in .local/); make clean removes it"
-	@echo "make bench    benchmarks, results in bench/results/"
+	@echo "make bench    benchmarks, results in bench/results/ (SOAK=30 adds the 30-minute soak)"
 
 deps:
 	deploy/local/install.sh

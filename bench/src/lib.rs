@@ -1,7 +1,7 @@
 //! What the benchmarks share: fresh topics, a migrated database, and the
 //! service binaries started as the operator would start them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use anyhow::{Context, Result};
@@ -10,6 +10,19 @@ use dvc_warehouse::ClickHouseArgs;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+
+/// Where the local stack and the service binaries are (flags shared by the
+/// benchmarks).
+#[derive(clap::Args, Debug, Clone)]
+pub struct StackArgs {
+    #[arg(long, env = "DVC_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    #[command(flatten)]
+    pub clickhouse: ClickHouseArgs,
+    /// Folder of the release binaries.
+    #[arg(long, env = "DVC_BIN_DIR", default_value = "target/release")]
+    pub bin_dir: PathBuf,
+}
 
 /// A benchmark run's own topics (one per stream, plus dead letters) and database.
 pub struct Run {
@@ -64,4 +77,50 @@ impl Run {
         let sql = format!("DROP DATABASE IF EXISTS {}", self.clickhouse.database);
         let _ = self.clickhouse.server_client().query(&sql).execute().await;
     }
+}
+
+/// `dvc-rates-api` on a free loopback port over `clickhouse`; the child and
+/// the port.
+pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs) -> Result<(Child, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new(bin_dir.join("dvc-rates-api"))
+        .args([
+            format!("--listen=127.0.0.1:{port}"),
+            format!("--clickhouse-url={}", clickhouse.url),
+            format!("--clickhouse-database={}", clickhouse.database),
+        ])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .context("starting dvc-rates-api (run `cargo build --release --workspace --bins`)")?;
+    Ok((child, port))
+}
+
+/// The `p`-th percentile (nearest rank) of ascending `sorted`; NaN if empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+pub fn cpu_seconds(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').context("stat format")? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    let hz: f64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?.trim().parse()?;
+    Ok(ticks / hz)
+}
+
+/// A memory figure of a process from /proc/PID/status, in MiB: `VmRSS`
+/// (resident now) or `VmHWM` (peak resident).
+pub fn memory_mb(field: &str, pid: &str) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line =
+        status.lines().find(|l| l.split(':').next() == Some(field)).with_context(|| format!("{field} of {pid}"))?;
+    let kb: f64 = line.split_whitespace().nth(1).context("a value in kB")?.parse()?;
+    Ok(kb / 1024.0)
 }

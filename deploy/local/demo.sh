@@ -1,49 +1,80 @@
 #!/usr/bin/env bash
-# The demo for now (the live portal simulator and dashboard come next):
-# publish the sample portal traffic of shared/samples to the local stack, show
-# it arriving in ClickHouse through dvc-ingest, and its rates from the API.
+# make demo: the main job on the local stack (make up has started it). The
+# portal simulator backfills DEMO_DAYS days of national traffic (progress bar),
+# then streams live traffic as it happens; dvc-rates-watch redraws the rates
+# in the terminal every 2 s, and the dashboard shows them in a browser.
+# Ctrl-C stops the traffic and the stack (data stays under .local/; `make up`
+# brings the dashboard back). Options (environment):
+#   DEMO_DAYS          days of history to backfill (default 3, ~1 minute)
+#   DEMO_RATE          events per second, averaged over a day (default: the
+#                      national portal's volume, about 5.7)
+#   DEMO_LIVE_SECONDS  stop after this long live (default: until Ctrl-C)
+#   DEMO_KEEP_UP=1     leave the stack running after the demo
+#   DEMO_SIM_ARGS      more dvc-portal-sim flags (default: light faults)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-SAMPLES="${DVC_SAMPLES:-$ROOT/../shared/samples}"
-DB="${DVC_CLICKHOUSE_DATABASE:-dvc}"
-ch() { curl -sS http://127.0.0.1:8123/ --data-binary "$1"; }
+BIN="${DVC_BIN_DIR:-$ROOT/target/release}"
+RUN="$ROOT/.local/run"
+DAYS="${DEMO_DAYS:-3}"
+API="http://127.0.0.1:8080"
+mkdir -p "$RUN"
+STATUS="$RUN/portal-sim.status.json"
+rm -f "$STATUS"
 
-before=$(ch "SELECT (SELECT count() FROM $DB.dossier_events) + (SELECT count() FROM $DB.payment_events) + (SELECT count() FROM $DB.feedback_events)")
-python3 "$ROOT/tests/python/publish.py" --brokers 127.0.0.1:9092 \
-    dvc.dossier-events.v1="$SAMPLES/dossier-events.jsonl" \
-    dvc.payment-events.v1="$SAMPLES/payment-events.jsonl" \
-    dvc.feedback-events.v1="$SAMPLES/feedback-events.jsonl"
-sent=$(cat "$SAMPLES"/{dossier,payment,feedback}-events.jsonl | grep -c .)
-echo "waiting for dvc-ingest to store $sent records …"
-for _ in $(seq 60); do
-    now=$(ch "SELECT (SELECT count() FROM $DB.dossier_events) + (SELECT count() FROM $DB.payment_events) + (SELECT count() FROM $DB.feedback_events)")
-    [ $((now - before)) -ge "$sent" ] && break
+sim_args=(--backfill-days "$DAYS" --status-file "$STATUS")
+[ -n "${DEMO_RATE:-}" ] && sim_args+=(--rate "$DEMO_RATE")
+[ -n "${DEMO_LIVE_SECONDS:-}" ] && sim_args+=(--live-seconds "$DEMO_LIVE_SECONDS")
+# shellcheck disable=SC2206
+sim_args+=(${DEMO_SIM_ARGS:---duplicate-rate 0.01 --out-of-order-rate 0.01 --late-rate 0.002 --malformed-rate 0.0005})
+# The Vietnam day the backfill starts in: the first day of the table.
+from=$(python3 -c "import datetime as d; print((d.datetime.now(d.timezone(d.timedelta(hours=7))) - d.timedelta(days=float('$DAYS'))).date())")
+
+sim=""
+stop() {
+    trap - INT TERM EXIT
+    echo
+    if [ -n "$sim" ] && kill -0 "$sim" 2>/dev/null; then
+        echo "demo: stopping the portal simulator …"
+        kill -TERM "$sim" 2>/dev/null || true
+    fi
+    [ -n "$sim" ] && { wait "$sim" 2>/dev/null || true; }
+    [ -f "$STATUS" ] && echo "demo: simulator sent $(python3 -c "import json; s=json.load(open('$STATUS'))['sent']; print(f\"{s['total']:,} messages ({s['duplicates']:,} duplicates, {s['malformed']:,} malformed → dead letters)\")")"
+    if [ "${DEMO_KEEP_UP:-0}" = 1 ]; then
+        echo "demo: the stack is still up: dashboard $API/?from=$from ; make down stops it"
+    else
+        "$ROOT/deploy/local/stack.sh" down
+        echo "demo: stopped; data stays under .local/ (make up brings it back, make clean removes it)"
+    fi
+}
+trap stop INT TERM EXIT
+
+echo "demo: publishing $DAYS days of national portal traffic to Kafka, then live traffic"
+echo "demo: calibrated to the mid-2024 report: full-online share 42% nationally, 61% ministries, 17% provinces"
+RUST_LOG="${RUST_LOG:-warn}" "$BIN/dvc-portal-sim" "${sim_args[@]}" >"$RUN/portal-sim.summary.json" &
+sim=$!
+until [ -f "$STATUS" ] && grep -q '"phase":"\(live\|stopped\)"' "$STATUS"; do
+    kill -0 "$sim" 2>/dev/null || { wait "$sim"; echo "demo: the simulator stopped early" >&2; exit 1; }
     sleep 0.5
 done
-echo
-echo "Stored in ClickHouse (database $DB): rows are Kafka records; events are distinct event_ids (re-sent duplicates count once)"
-ch "SELECT 'dossier' AS stream, count() AS rows, uniqExact(event_id) AS events, uniqExact(dossier_id) AS dossiers FROM $DB.dossier_events
-    UNION ALL SELECT 'payment', count(), uniqExact(event_id), uniqExact(dossier_id) FROM $DB.payment_events
-    UNION ALL SELECT 'feedback', count(), uniqExact(event_id), uniqExact(dossier_id) FROM $DB.feedback_events
-    FORMAT PrettyCompactMonoBlock"
-echo
-echo "Rates for 2024-07-01..03 from the rates API (GET http://127.0.0.1:8080/v1/rates?metric=...&from=...&to=...&group_by=...):"
-python3 - <<'PY'
-import json, urllib.request
-base = "http://127.0.0.1:8080/v1/rates?from=2024-07-01&to=2024-07-03"
-metrics = [m["name"] for m in json.load(urllib.request.urlopen("http://127.0.0.1:8080/v1/metrics"))["metrics"]]
-print(f"  {'metric':<26}{'national':>14}{'ministry':>14}{'province':>14}")
-for m in metrics:
-    cells = []
-    for g in ("national", "authority_kind"):
-        for row in json.load(urllib.request.urlopen(f"{base}&metric={m}&group_by={g}"))["rows"]:
-            v = row["value"]
-            cells.append("—" if v is None else f"{v:,.0f}" if row["denominator"] is None else f"{100 * v:.1f}%")
-    print(f"  {m:<26}" + "".join(f"{c:>14}" for c in cells))
+echo "demo: backfill sent; waiting for dvc-ingest to catch up …"
+python3 - "$API" <<'PY'
+import json, sys, time, urllib.request
+# Caught up when two reads a second apart agree on the dossier count.
+url = sys.argv[1] + "/v1/rates?metric=full_online_share&from=2000-01-01&to=2099-12-31"
+last = None
+for _ in range(300):
+    now = json.load(urllib.request.urlopen(url))["rows"][0]["denominator"]
+    if now == last and now:
+        break
+    last = now
+    time.sleep(1)
 PY
-echo
-echo "Ingest metrics (http://127.0.0.1:9464/metrics):"
-curl -s http://127.0.0.1:9464/metrics | grep -E '^dvc_ingest_(consumed|inserted_rows|dead_letters)_total' | sed 's/^/  /'
-echo
-echo "Dashboard: http://127.0.0.1:8080/  (this sample's days: http://127.0.0.1:8080/?from=2024-07-01&to=2024-07-03)"
-echo "Stop the stack with: make down"
+echo "demo: dashboard: $API/?from=$from"
+if [ -t 1 ] && [ -z "${DEMO_LIVE_SECONDS:-}" ]; then
+    "$BIN/dvc-rates-watch" --api "$API" --from "$from" || true
+else
+    # Not a terminal, or a timed run: print the table when the simulator ends.
+    wait "$sim" || true
+    sleep 2
+    "$BIN/dvc-rates-watch" --api "$API" --from "$from" --once
+fi

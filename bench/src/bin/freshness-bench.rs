@@ -9,16 +9,14 @@
 //! Writes bench/results/freshness.json.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use clap::Parser;
-use dvc_bench::Run;
-use dvc_warehouse::ClickHouseArgs;
+use dvc_bench::{Run, StackArgs, percentile, spawn_rates_api};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
@@ -32,39 +30,18 @@ struct Args {
     /// How long to stream (seconds).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
-    #[arg(long, env = "DVC_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
     #[command(flatten)]
-    clickhouse: ClickHouseArgs,
-    #[arg(long, env = "DVC_BIN_DIR", default_value = "target/release")]
-    bin_dir: PathBuf,
+    stack: StackArgs,
     #[arg(long, default_value = "bench/results/freshness.json")]
     out: PathBuf,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let run = Run::create("fresh", &args.brokers, 4, &args.clickhouse).await?;
-    let mut ingest = run.spawn_ingest(&args.bin_dir, &args.brokers)?;
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut api = Command::new(args.bin_dir.join("dvc-rates-api"))
-        .args([
-            format!("--listen=127.0.0.1:{port}"),
-            format!("--clickhouse-url={}", run.clickhouse.url),
-            format!("--clickhouse-database={}", run.clickhouse.database),
-        ])
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .context("starting dvc-rates-api")?;
+    let run = Run::create("fresh", &args.stack.brokers, 4, &args.stack.clickhouse).await?;
+    let mut ingest = run.spawn_ingest(&args.stack.bin_dir, &args.stack.brokers)?;
+    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &run.clickhouse)?;
     tokio::time::sleep(Duration::from_secs(3)).await; // group join, API bind
 
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -105,7 +82,7 @@ async fn main() -> Result<()> {
 
     // Produce `rate` events per second in 10 ms slices, a marker every 100 ms.
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
+        .set("bootstrap.servers", &args.stack.brokers)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;

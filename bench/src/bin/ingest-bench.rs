@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dvc_bench::Run;
+use dvc_bench::{Run, StackArgs, cpu_seconds, memory_mb};
 use dvc_events::Stream;
 use dvc_ingest::rows::{DossierRow, RawRow};
-use dvc_warehouse::ClickHouseArgs;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -26,41 +25,17 @@ struct Args {
     /// Events to pre-load (spread 70/20/10 over the dossier, payment and feedback topics).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
-    #[arg(long, env = "DVC_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    #[command(flatten)]
+    stack: StackArgs,
     #[arg(long, default_value_t = 4)]
     partitions: i32,
-    #[command(flatten)]
-    clickhouse: ClickHouseArgs,
-    /// Folder of the release binaries.
-    #[arg(long, env = "DVC_BIN_DIR", default_value = "target/release")]
-    bin_dir: PathBuf,
     #[arg(long, default_value = "bench/results/ingest.json")]
     out: PathBuf,
 }
 
-/// CPU seconds (user + system) of a process, from /proc.
-fn cpu_seconds(pid: &str) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = &stat[stat.rfind(')').context("stat format")? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-    let hz: f64 = String::from_utf8(Command::new("getconf").arg("CLK_TCK").output()?.stdout)?.trim().parse()?;
-    Ok(ticks / hz)
-}
-
-/// Peak resident memory (VmHWM) of a process, in MiB.
-fn peak_rss_mb(pid: &str) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("VmHWM")?;
-    let kb: f64 = line.split_whitespace().nth(1).context("VmHWM value")?.parse()?;
-    Ok(kb / 1024.0)
-}
-
 fn preload(args: &Args, run: &str, topics: &[String; 3]) -> Result<f64> {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
+        .set("bootstrap.servers", &args.stack.brokers)
         .set("linger.ms", "50")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "2000000")
@@ -89,7 +64,7 @@ fn raw_consume(args: &Args, run: &str, topics: &[String; 3]) -> Result<(f64, f64
     let cpu_before = cpu_seconds("self")?;
     let start = Instant::now();
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
+        .set("bootstrap.servers", &args.stack.brokers)
         .set("group.id", format!("{run}.raw"))
         .set("enable.auto.commit", "false")
         .create()?;
@@ -144,7 +119,7 @@ struct IngestRun {
 /// (b) The ingest binary end to end: from process start until every row is in ClickHouse.
 async fn ingest(args: &Args, run: &Run) -> Result<IngestRun> {
     let start = Instant::now();
-    let mut child = run.spawn_ingest(&args.bin_dir, &args.brokers)?;
+    let mut child = run.spawn_ingest(&args.stack.bin_dir, &args.stack.brokers)?;
     let pid = child.id().to_string();
     let client = run.clickhouse.client();
     let count_sql = "SELECT (SELECT count() FROM dossier_events) + (SELECT count() FROM payment_events) \
@@ -162,7 +137,7 @@ async fn ingest(args: &Args, run: &Run) -> Result<IngestRun> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(&pid)?;
-    let rss = peak_rss_mb(&pid)?;
+    let rss = memory_mb("VmHWM", &pid)?;
     Command::new("kill").args(["-TERM", &pid]).status()?;
     child.wait()?;
     Ok(IngestRun {
@@ -178,11 +153,11 @@ fn naive(args: &Args, run: &str, topics: &[String; 3]) -> Result<serde_json::Val
         .arg("bench/naive_consumer.py")
         .args([
             "--brokers",
-            &args.brokers,
+            &args.stack.brokers,
             "--group",
             &format!("{run}.naive"),
             "--clickhouse-url",
-            &args.clickhouse.url,
+            &args.stack.clickhouse.url,
         ])
         .args(["--database", &format!("bench_naive_{}", run.replace(['.', '-'], "_"))])
         .args(["--expect", &args.events.to_string()])
@@ -197,7 +172,7 @@ fn naive(args: &Args, run: &str, topics: &[String; 3]) -> Result<serde_json::Val
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let run = Run::create("bench", &args.brokers, args.partitions, &args.clickhouse).await?;
+    let run = Run::create("bench", &args.stack.brokers, args.partitions, &args.stack.clickhouse).await?;
     let topics = run.topics.clone();
     eprintln!("pre-loading {} events …", args.events);
     let preload_eps = preload(&args, &run.name, &topics)?;
@@ -230,7 +205,7 @@ async fn main() -> Result<()> {
         "partitions": args.partitions,
         "machine": { "cpus": std::thread::available_parallelism()?.get() },
         "broker": "tansu 0.6.0, SQLite storage",
-        "clickhouse": args.clickhouse.client().query("SELECT version()").fetch_one::<String>().await?,
+        "clickhouse": args.stack.clickhouse.client().query("SELECT version()").fetch_one::<String>().await?,
         "finished_at_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
     });
     if let Some(dir) = args.out.parent() {

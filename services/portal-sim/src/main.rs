@@ -7,11 +7,12 @@
 
 mod publisher;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use dvc_events::topics;
 use dvc_portal_sim::catalog;
@@ -57,6 +58,10 @@ struct Config {
     /// 0 publishes the backfill only.
     #[arg(long)]
     live_seconds: Option<u64>,
+    /// Keep this file up to date with the phase (backfill, live, stopped)
+    /// and the counts sent, for scripts and monitoring.
+    #[arg(long)]
+    status_file: Option<PathBuf>,
     /// End of the backfill instead of the clock (RFC 3339); backfill only.
     #[arg(long, value_parser = parse_time)]
     now: Option<OffsetDateTime>,
@@ -131,11 +136,14 @@ fn main() -> Result<()> {
     )?;
     tracing::info!(seed, rate, backfill_days = config.backfill_days, authorities = config.authorities, "publishing");
 
+    let status = Status { file: config.status_file.as_deref() };
     backfill(&mut timeline, &mut publisher, start, end, &stop);
     if config.now.is_none() && config.live_seconds != Some(0) {
-        live(&mut timeline, &mut publisher, config.live_seconds, &stop);
+        status.write("live", &publisher)?;
+        live(&mut timeline, &mut publisher, config.live_seconds, &stop, &status)?;
     }
     let sent = publisher.finish()?;
+    status.write_sent("stopped", sent)?;
     let summary = serde_json::json!({
         "seed": seed,
         "events_per_second": rate,
@@ -178,8 +186,32 @@ fn backfill(
     }
 }
 
+/// The `--status-file`, replaced whole on each write.
+struct Status<'a> {
+    file: Option<&'a Path>,
+}
+
+impl Status<'_> {
+    fn write(&self, phase: &str, publisher: &Publisher) -> Result<()> {
+        self.write_sent(phase, publisher.sent())
+    }
+
+    fn write_sent(&self, phase: &str, sent: publisher::Sent) -> Result<()> {
+        let Some(file) = self.file else { return Ok(()) };
+        let next = file.with_extension("tmp");
+        std::fs::write(&next, serde_json::json!({ "phase": phase, "sent": sent }).to_string())?;
+        std::fs::rename(&next, file).with_context(|| format!("writing {}", file.display()))
+    }
+}
+
 /// Publishes each message when it is due, until `seconds` pass or a stop.
-fn live(timeline: &mut Timeline, publisher: &mut Publisher, seconds: Option<u64>, stop: &AtomicBool) {
+fn live(
+    timeline: &mut Timeline,
+    publisher: &mut Publisher,
+    seconds: Option<u64>,
+    stop: &AtomicBool,
+    status: &Status<'_>,
+) -> Result<()> {
     let started = Instant::now();
     let mut reported = Instant::now();
     let mut out = Vec::new();
@@ -193,8 +225,10 @@ fn live(timeline: &mut Timeline, publisher: &mut Publisher, seconds: Option<u64>
             reported = Instant::now();
             let sent = publisher.sent().total - at_start;
             tracing::info!(sent, per_second = sent as f64 / started.elapsed().as_secs_f64(), "live");
+            status.write("live", publisher)?;
         }
         let wait = (timeline.next_due() - OffsetDateTime::now_utc()).clamp(Duration::ZERO, Duration::milliseconds(100));
         std::thread::sleep(wait.unsigned_abs());
     }
+    Ok(())
 }

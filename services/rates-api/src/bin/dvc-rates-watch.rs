@@ -1,0 +1,159 @@
+//! `dvc-rates-watch`: every metric of the catalog for the country, the
+//! ministries and the provinces, read from the rates API and redrawn in the
+//! terminal every few seconds (once, when the output is not a terminal or
+//! with `--once`). Ctrl-C stops it.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use dvc_rates_api::RateRow;
+use dvc_warehouse::{Kind, METRICS, Metric};
+use num_format::{Locale, ToFormattedString};
+use serde::Deserialize;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, UtcOffset};
+use tokio::task::JoinSet;
+
+/// A live table of the DVC Pulse rates in the terminal.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Base URL of the rates API.
+    #[arg(long, env = "DVC_RATES_URL", default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// First day (YYYY-MM-DD, Vietnam calendar) [default: today].
+    #[arg(long)]
+    from: Option<String>,
+    /// Seconds between refreshes.
+    #[arg(long, default_value_t = 2)]
+    interval: u64,
+    /// Print the table once and exit.
+    #[arg(long)]
+    once: bool,
+}
+
+#[derive(Deserialize)]
+struct Rates {
+    rows: Vec<RateRow>,
+}
+
+/// One metric's national, ministry and province rows.
+struct Line {
+    metric: &'static Metric,
+    national: Option<RateRow>,
+    ministry: Option<RateRow>,
+    province: Option<RateRow>,
+}
+
+fn vietnam_now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().to_offset(UtcOffset::from_hms(7, 0, 0).unwrap_or(UtcOffset::UTC))
+}
+
+async fn rates(client: &reqwest::Client, url: String) -> Result<Vec<RateRow>> {
+    let response = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+    let response = response.error_for_status().with_context(|| format!("GET {url}"))?;
+    Ok(response.json::<Rates>().await.with_context(|| format!("GET {url}"))?.rows)
+}
+
+/// Every metric, national and by authority kind, over `from..=to`.
+async fn fetch(client: &reqwest::Client, api: &str, from: &str, to: Date) -> Result<Vec<Line>> {
+    let mut requests = JoinSet::new();
+    for (i, metric) in METRICS.iter().enumerate() {
+        for grouping in ["national", "authority_kind"] {
+            let url = format!("{api}/v1/rates?metric={}&from={from}&to={to}&group_by={grouping}", metric.name);
+            let client = client.clone();
+            requests.spawn(async move { (i, grouping, rates(&client, url).await) });
+        }
+    }
+    let mut lines: Vec<Line> =
+        METRICS.iter().map(|metric| Line { metric, national: None, ministry: None, province: None }).collect();
+    while let Some(done) = requests.join_next().await {
+        let (i, grouping, rows) = done?;
+        for row in rows? {
+            let line = &mut lines[i];
+            match (grouping, row.group.as_str()) {
+                ("national", _) => line.national = Some(row),
+                (_, "ministry") => line.ministry = Some(row),
+                (_, "province") => line.province = Some(row),
+                _ => {}
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    n.to_formatted_string(&Locale::en)
+}
+
+fn cell(metric: &Metric, row: Option<&RateRow>) -> String {
+    let value = row.and_then(|r| r.value.as_ref());
+    match (metric.kind, value) {
+        (_, None) => "–".to_owned(),
+        (Kind::Rate, Some(v)) => format!("{:.1}%", v.as_f64().unwrap_or(f64::NAN) * 100.0),
+        (Kind::Total, Some(v)) => thousands(v.as_u64().unwrap_or(0)),
+    }
+}
+
+fn render(lines: &[Line], from: &str, to: Date) -> String {
+    let mut out = format!(
+        "DVC Pulse: rates from {from} to {to} (Vietnam days), refreshed {}\n\n",
+        vietnam_now().format(format_description!("[hour]:[minute]:[second]")).unwrap_or_default()
+    );
+    out += &format!("{:<64} {:>16} {:>16} {:>16}\n", "metric", "national", "ministries", "provinces");
+    for line in lines {
+        let title: String = line.metric.title_en.chars().take(64).collect();
+        out += &format!(
+            "{title:<64} {:>16} {:>16} {:>16}\n",
+            cell(line.metric, line.national.as_ref()),
+            cell(line.metric, line.ministry.as_ref()),
+            cell(line.metric, line.province.as_ref())
+        );
+    }
+    let dossiers = |row: &Option<RateRow>| row.as_ref().and_then(|r| r.denominator).map_or("–".to_owned(), thousands);
+    let count = &lines[0];
+    out += &format!(
+        "{:<64} {:>16} {:>16} {:>16}\n",
+        "Dossiers",
+        dossiers(&count.national),
+        dossiers(&count.ministry),
+        dossiers(&count.province)
+    );
+    out
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let api = args.api.trim_end_matches('/');
+    let live = !args.once && std::io::stdout().is_terminal();
+    loop {
+        let to = vietnam_now().date();
+        let from = args.from.clone().unwrap_or_else(|| to.to_string());
+        let screen = match fetch(&client, api, &from, to).await {
+            Ok(lines) => render(&lines, &from, to),
+            Err(e) if live => format!("waiting for the rates API at {api}: {e:#}\n"),
+            Err(e) => return Err(e),
+        };
+        let mut stdout = std::io::stdout().lock();
+        if live {
+            // Home, clear the screen, draw.
+            write!(stdout, "\x1b[H\x1b[2J{screen}\nDashboard: {api}/    Ctrl-C to stop.\n")?;
+        } else {
+            write!(stdout, "{screen}")?;
+        }
+        stdout.flush()?;
+        drop(stdout);
+        if !live {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(args.interval)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
