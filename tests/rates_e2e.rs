@@ -49,6 +49,43 @@ async fn assert_expected_rates(base: &str) {
     assert!(compared > 200, "compared only {compared} rows");
 }
 
+/// `dvc-rates-watch --once` shows every metric's national, ministry and
+/// province figure of expected-rates.json, as a percentage or a count.
+fn assert_watch_table(base: &str) {
+    let expected = expected();
+    let (from, to) = (expected["from"].as_str().unwrap(), expected["to"].as_str().unwrap());
+    let output = std::process::Command::new(common::binary("dvc-rates-watch"))
+        .args(["--api", base, "--from", from, "--to", to, "--once"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let table = String::from_utf8(output.stdout).unwrap();
+    let shown = |v: &Value, rate: bool| match v.as_f64() {
+        None => "–".to_owned(),
+        Some(v) if rate => format!("{:.1}%", v * 100.0),
+        Some(v) => (v as u64)
+            .to_string()
+            .as_bytes()
+            .rchunks(3)
+            .rev()
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    for metric in dvc_warehouse::METRICS {
+        let rate = metric.kind == dvc_warehouse::Kind::Rate;
+        let national = &expected["results"][format!("{}/national", metric.name)][0]["value"];
+        let kinds = &expected["results"][format!("{}/authority_kind", metric.name)];
+        let kind = |k: &str| {
+            kinds.as_array().unwrap().iter().find(|r| r["group"] == k).map_or(Value::Null, |r| r["value"].clone())
+        };
+        let want = [shown(national, rate), shown(&kind("ministry"), rate), shown(&kind("province"), rate)];
+        let line = table.lines().find(|l| l.starts_with(metric.title_en)).unwrap_or_else(|| panic!("{table}"));
+        let cells: Vec<&str> = line.split_whitespace().rev().take(3).collect();
+        assert_eq!(cells.into_iter().rev().collect::<Vec<_>>(), want, "{}:\n{table}", metric.name);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sample_traffic_gives_the_expected_rates() {
     let env = TestEnv::new("rates").await;
@@ -65,6 +102,7 @@ async fn sample_traffic_gives_the_expected_rates() {
     }
     let (base, api) = start_api(&env, stop.clone()).await;
     assert_expected_rates(&base).await;
+    assert_watch_table(&base);
 
     // The served OpenAPI document is the one the binary prints.
     let client = reqwest::Client::new();

@@ -13,7 +13,7 @@ use dvc_warehouse::{Kind, METRICS, Metric};
 use num_format::{Locale, ToFormattedString};
 use serde::Deserialize;
 use time::macros::format_description;
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 use tokio::task::JoinSet;
 
 /// A live table of the DVC Pulse rates in the terminal.
@@ -26,6 +26,9 @@ struct Args {
     /// First day (YYYY-MM-DD, Vietnam calendar) [default: today].
     #[arg(long)]
     from: Option<String>,
+    /// Last day [default: today].
+    #[arg(long)]
+    to: Option<String>,
     /// Seconds between refreshes.
     #[arg(long, default_value_t = 2)]
     interval: u64,
@@ -58,7 +61,7 @@ async fn rates(client: &reqwest::Client, url: String) -> Result<Vec<RateRow>> {
 }
 
 /// Every metric, national and by authority kind, over `from..=to`.
-async fn fetch(client: &reqwest::Client, api: &str, from: &str, to: Date) -> Result<Vec<Line>> {
+async fn fetch(client: &reqwest::Client, api: &str, from: &str, to: &str) -> Result<Vec<Line>> {
     let mut requests = JoinSet::new();
     for (i, metric) in METRICS.iter().enumerate() {
         for grouping in ["national", "authority_kind"] {
@@ -98,7 +101,7 @@ fn cell(metric: &Metric, row: Option<&RateRow>) -> String {
     }
 }
 
-fn render(lines: &[Line], from: &str, to: Date) -> String {
+fn render(lines: &[Line], from: &str, to: &str) -> String {
     let mut out = format!(
         "DVC Pulse: rates from {from} to {to} (Vietnam days), refreshed {}\n\n",
         vietnam_now().format(format_description!("[hour]:[minute]:[second]")).unwrap_or_default()
@@ -132,10 +135,11 @@ async fn main() -> Result<()> {
     let api = args.api.trim_end_matches('/');
     let live = !args.once && std::io::stdout().is_terminal();
     loop {
-        let to = vietnam_now().date();
-        let from = args.from.clone().unwrap_or_else(|| to.to_string());
-        let screen = match fetch(&client, api, &from, to).await {
-            Ok(lines) => render(&lines, &from, to),
+        let today = vietnam_now().date().to_string();
+        let to = args.to.clone().unwrap_or_else(|| today.clone());
+        let from = args.from.clone().unwrap_or(today);
+        let screen = match fetch(&client, api, &from, &to).await {
+            Ok(lines) => render(&lines, &from, &to),
             Err(e) if live => format!("waiting for the rates API at {api}: {e:#}\n"),
             Err(e) => return Err(e),
         };
