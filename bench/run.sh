@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: runs the benchmarks against the local stack (make up) and writes
-# bench/results/*.json (about 15 minutes on 2 cores; under 10 when the query
+# bench/results/*.json (17.5 minutes on 2 cores; about 12 when the query
 # benchmark's database is already loaded). Each benchmark makes its own topics
 # and database. Options (environment):
 #   INGEST_ARGS     e.g. "--events 2000000"

@@ -1,7 +1,9 @@
 //! The portal simulator: its traffic lands on the seed figures (checked with
 //! the independent recount of tests/common/recount.rs), and `dvc-portal-sim`
 //! publishes it, with faults, through the real broker, ingest and ClickHouse
-//! to the rates API; it stops cleanly on SIGINT with everything delivered.
+//! to the rates API; it stops cleanly on SIGINT with everything delivered,
+//! and a stop while the broker is down (librdkafka's mock cluster) ends in a
+//! bounded time with every message either stored or reported as lost.
 
 mod common;
 
@@ -18,6 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 use time::macros::{date, datetime};
 use time::{Duration as Span, OffsetDateTime};
@@ -91,7 +94,11 @@ fn simulator(env: &TestEnv, args: &[&str]) -> Command {
 
 /// Messages in a topic (the sum of its partitions' high watermarks).
 fn topic_size(topic: &str) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", common::brokers()).create().unwrap();
+    topic_size_on(&common::brokers(), topic)
+}
+
+fn topic_size_on(brokers: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
     (0..common::PARTITIONS).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
 }
 
@@ -210,4 +217,71 @@ async fn live_streaming_stops_cleanly_on_sigint_with_everything_delivered() {
 
     stop.cancel();
     ingest.await.unwrap().expect("ingest stops cleanly");
+}
+
+/// Sends SIGINT to the simulator and waits for it: its exit status, its JSON
+/// summary and its log.
+async fn interrupt(child: std::process::Child) -> (std::process::ExitStatus, Value, String) {
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let summary = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (output.status, summary, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_holds_traffic_back_and_a_stop_during_one_reports_what_was_lost() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = ["outage.dossier", "outage.payment", "outage.feedback"];
+    for topic in topics {
+        cluster.create_topic(topic, common::PARTITIONS, 1).unwrap();
+    }
+    let stored = || topics.iter().map(|t| topic_size_on(&brokers, t)).sum::<i64>();
+    let status_file = std::env::temp_dir().join(format!("dvc-sim-outage-{}.json", std::process::id()));
+    let handed_over = || -> i64 {
+        let status: Value = serde_json::from_slice(&std::fs::read(&status_file).unwrap()).unwrap();
+        status["sent"]["total"].as_i64().unwrap()
+    };
+    let child = Command::new(binary("dvc-portal-sim"))
+        .args(["--dossier-topic", topics[0], "--payment-topic", topics[1], "--feedback-topic", topics[2]])
+        .args(["--brokers", &brokers, "--rate=300", "--flat", "--seed=11"])
+        .arg("--status-file")
+        .arg(&status_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before_outage = stored();
+    assert!(before_outage > 0, "streaming");
+
+    // An outage the broker recovers from: traffic waits in the producer,
+    // then everything handed over during the outage is stored.
+    cluster.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during_outage = handed_over();
+    assert!(during_outage > before_outage, "the simulator kept generating: {before_outage} → {during_outage}");
+    cluster.broker_up(1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored() < during_outage && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(stored() >= during_outage, "{} stored of {during_outage} handed over", stored());
+
+    // A stop while the broker is down: the flush gives up after its timeout.
+    cluster.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let interrupted = Instant::now();
+    let (status, summary, log) = interrupt(child).await;
+    assert!(interrupted.elapsed() < Duration::from_secs(45), "the flush timeout bounds the stop");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("not acknowledged by the broker"), "{log}");
+    let sent = &summary["sent"];
+    let (total, failed) = (sent["total"].as_i64().unwrap(), sent["failed"].as_i64().unwrap());
+    assert!(failed > 0 && failed <= total - during_outage, "{summary}");
+    cluster.broker_up(1).unwrap();
+    std::fs::remove_file(&status_file).unwrap();
+    // Each message is stored or counted as lost (one in flight when the
+    // broker went down may be both).
+    assert!(stored() >= total - failed, "{} stored, {summary}", stored());
 }

@@ -29,6 +29,12 @@ sim_args+=(${DEMO_SIM_ARGS:---duplicate-rate 0.01 --out-of-order-rate 0.01 --lat
 # The Vietnam day the backfill starts in: the first day of the table.
 from=$(python3 -c "import datetime as d; print((d.datetime.now(d.timezone(d.timedelta(hours=7))) - d.timedelta(days=float('$DAYS'))).date())")
 
+dossiers() { # dossiers in the warehouse, all days (0 while the API cannot answer)
+    local body
+    body=$(curl -sf "$API/v1/rates?metric=full_online_share&from=2000-01-01&to=2099-12-31") || { echo 0; return; }
+    python3 -c 'import json, sys; rows = json.load(sys.stdin)["rows"]; print(rows[0]["denominator"] if rows else 0)' <<<"$body"
+}
+
 sim=""
 stop() {
     trap - INT TERM EXIT
@@ -38,7 +44,12 @@ stop() {
         kill -TERM "$sim" 2>/dev/null || true
     fi
     [ -n "$sim" ] && { wait "$sim" 2>/dev/null || true; }
-    [ -f "$STATUS" ] && echo "demo: simulator sent $(python3 -c "import json; s=json.load(open('$STATUS'))['sent']; print(f\"{s['total']:,} messages ({s['duplicates']:,} duplicates, {s['malformed']:,} malformed → dead letters)\")")"
+    [ -f "$STATUS" ] && python3 - "$STATUS" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["sent"]
+lost = f"; {s['failed']:,} not acknowledged by the broker" if s["failed"] else ""
+print(f"demo: simulator sent {s['total']:,} messages ({s['duplicates']:,} duplicates, {s['malformed']:,} malformed → dead letters{lost})")
+PY
     if [ "${DEMO_KEEP_UP:-0}" = 1 ]; then
         echo "demo: the stack is still up: dashboard $API/?from=$from ; make down stops it"
     else
@@ -48,6 +59,10 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+earlier=$(dossiers)
+if [ "$earlier" != 0 ]; then
+    echo "demo: the warehouse already holds $earlier dossiers from earlier runs; the rates count them too (make clean starts afresh)"
+fi
 echo "demo: publishing $DAYS days of national portal traffic to Kafka, then live traffic"
 echo "demo: calibrated to the mid-2024 report: full-online share 42% nationally, 61% ministries, 17% provinces"
 RUST_LOG="${RUST_LOG:-warn}" "$BIN/dvc-portal-sim" "${sim_args[@]}" >"$RUN/portal-sim.summary.json" &
@@ -57,18 +72,14 @@ until [ -f "$STATUS" ] && grep -q '"phase":"\(live\|stopped\)"' "$STATUS"; do
     sleep 0.5
 done
 echo "demo: backfill sent; waiting for dvc-ingest to catch up …"
-python3 - "$API" <<'PY'
-import json, sys, time, urllib.request
 # Caught up when two reads a second apart agree on the dossier count.
-url = sys.argv[1] + "/v1/rates?metric=full_online_share&from=2000-01-01&to=2099-12-31"
-last = None
-for _ in range(300):
-    now = json.load(urllib.request.urlopen(url))["rows"][0]["denominator"]
-    if now == last and now:
-        break
-    last = now
-    time.sleep(1)
-PY
+last=""
+for _ in $(seq 300); do
+    now=$(dossiers)
+    [ "$now" = "$last" ] && [ "$now" != 0 ] && break
+    last=$now
+    sleep 1
+done
 echo "demo: dashboard: $API/?from=$from"
 if [ -t 1 ] && [ -z "${DEMO_LIVE_SECONDS:-}" ]; then
     "$BIN/dvc-rates-watch" --api "$API" --from "$from" || true

@@ -37,9 +37,14 @@ wait_for() { # description, seconds, command...
 }
 
 start() { # name, command... (runs in the background, logs to .local/logs/NAME.log)
+    # In a session of its own: a Ctrl-C or hang-up in the terminal that ran
+    # `make up`/`make demo` never reaches the stack, which stops only through
+    # `stack.sh down` (so the demo can drain the simulator into a live broker).
+    # A script has no job control, so the child is no group leader and setsid
+    # execs in place: $! is the service's pid.
     local name="$1"; shift
     if running "$name"; then log "$name already running (pid $(cat "$RUN/$name.pid"))"; return 0; fi
-    nohup "$@" >"$LOGS/$name.log" 2>&1 &
+    setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
     echo $! >"$RUN/$name.pid"
     log "$name started (pid $!), log $LOGS/$name.log"
 }

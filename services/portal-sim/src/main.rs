@@ -2,8 +2,9 @@
 //! national portal and the ministry and provincial systems would. First it
 //! backfills `--backfill-days` of history as fast as the broker takes it
 //! (with a progress bar), then it streams live: every event when it happens,
-//! until `--live-seconds` pass or SIGINT/SIGTERM. On stop it flushes what it
-//! has sent and prints a JSON summary on stdout.
+//! until `--live-seconds` pass or SIGINT/SIGTERM. On stop it waits up to
+//! `FLUSH_TIMEOUT` for the broker to acknowledge what it sent, prints a JSON
+//! summary on stdout, and exits non-zero if any message went unacknowledged.
 
 mod publisher;
 
@@ -22,6 +23,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::publisher::Publisher;
+
+/// How long a stop waits for the broker's last acknowledgements.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Publishes realistic, calibrated public-service portal traffic to Kafka.
 #[derive(Debug, Parser)]
@@ -59,7 +63,8 @@ struct Config {
     #[arg(long)]
     live_seconds: Option<u64>,
     /// Keep this file up to date with the phase (backfill, live, stopped)
-    /// and the counts sent, for scripts and monitoring.
+    /// and the counts handed to the producer (every second while live), for
+    /// scripts and monitoring.
     #[arg(long)]
     status_file: Option<PathBuf>,
     /// End of the backfill instead of the clock (RFC 3339); backfill only.
@@ -142,7 +147,7 @@ fn main() -> Result<()> {
         status.write("live", &publisher)?;
         live(&mut timeline, &mut publisher, config.live_seconds, &stop, &status)?;
     }
-    let sent = publisher.finish()?;
+    let sent = publisher.finish(FLUSH_TIMEOUT);
     status.write_sent("stopped", sent)?;
     let summary = serde_json::json!({
         "seed": seed,
@@ -152,6 +157,9 @@ fn main() -> Result<()> {
         "open_dossiers": timeline.open_dossiers(),
     });
     println!("{summary}");
+    if sent.failed > 0 {
+        bail!("{} of {} messages were not acknowledged by the broker", sent.failed, sent.total);
+    }
     Ok(())
 }
 
@@ -176,7 +184,7 @@ fn backfill(
     while cursor < end && !stop.load(Ordering::Relaxed) {
         cursor = (cursor + Duration::minutes(1)).min(end);
         timeline.advance(cursor, &mut out);
-        publisher.send_all(&mut out);
+        publisher.send_all(&mut out, stop);
         bar.set_position((cursor - start).whole_seconds() as u64);
         bar.set_message(format!("{} messages", publisher.sent().total));
     }
@@ -213,19 +221,23 @@ fn live(
     status: &Status<'_>,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut reported = Instant::now();
+    let mut logged = Instant::now();
+    let mut written = Instant::now();
     let mut out = Vec::new();
     let at_start = publisher.sent().total;
     tracing::info!("streaming live");
     while !stop.load(Ordering::Relaxed) && seconds.is_none_or(|s| started.elapsed().as_secs() < s) {
         let now = OffsetDateTime::now_utc();
         timeline.advance(now, &mut out);
-        publisher.send_all(&mut out);
-        if reported.elapsed().as_secs() >= 10 {
-            reported = Instant::now();
+        publisher.send_all(&mut out, stop);
+        if written.elapsed().as_secs() >= 1 {
+            written = Instant::now();
+            status.write("live", publisher)?;
+        }
+        if logged.elapsed().as_secs() >= 10 {
+            logged = Instant::now();
             let sent = publisher.sent().total - at_start;
             tracing::info!(sent, per_second = sent as f64 / started.elapsed().as_secs_f64(), "live");
-            status.write("live", publisher)?;
         }
         let wait = (timeline.next_due() - OffsetDateTime::now_utc()).clamp(Duration::ZERO, Duration::milliseconds(100));
         std::thread::sleep(wait.unsigned_abs());

@@ -1,7 +1,11 @@
 //! The Kafka side of the simulator: a threaded librdkafka producer, keyed by
-//! dossier, that counts what it sent and what the broker refused.
+//! dossier, that counts what it sent and what the broker refused. Messages
+//! never expire in the producer: a slow or restarting broker holds traffic
+//! back (the queue is bounded, so the simulator waits) instead of losing it.
+//! Only a stop bounds the wait: what is still unacknowledged after the flush
+//! timeout is dropped and counted as `failed`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -10,7 +14,7 @@ use dvc_portal_sim::timeline::{Kind, Outgoing};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 use serde::Serialize;
 
 /// Delivery reports, counted.
@@ -61,7 +65,7 @@ impl Publisher {
             .set("acks", "all")
             .set("linger.ms", "20")
             .set("queue.buffering.max.messages", "100000")
-            .set("message.timeout.ms", "60000")
+            .set("message.timeout.ms", "0")
             .create_with_context(Deliveries::default())
             .context("creating the Kafka producer")?;
         for topic in topics {
@@ -82,8 +86,9 @@ impl Publisher {
     }
 
     /// Hands every message of `out` to the producer (waiting while its queue
-    /// is full) and empties `out`.
-    pub fn send_all(&mut self, out: &mut Vec<Outgoing>) {
+    /// is full, unless `stop` is raised: then the rest is not sent) and empties
+    /// `out`.
+    pub fn send_all(&mut self, out: &mut Vec<Outgoing>, stop: &AtomicBool) {
         'messages: for o in out.drain(..) {
             let (topic, count) = match o.message.stream {
                 Stream::Dossier => (&self.topics[0], &mut self.sent.dossier),
@@ -94,6 +99,11 @@ impl Publisher {
             loop {
                 match self.producer.send(record) {
                     Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                        if stop.load(Ordering::Relaxed) =>
+                    {
+                        break 'messages;
+                    }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                         record = r;
                         std::thread::sleep(Duration::from_millis(5));
@@ -115,10 +125,20 @@ impl Publisher {
         }
     }
 
-    /// Waits for every acknowledgement; the final counts.
-    pub fn finish(mut self) -> Result<Sent> {
-        self.producer.flush(Duration::from_secs(60)).context("flushing the producer")?;
+    /// Waits up to `timeout` for every acknowledgement, drops what is still
+    /// pending after it; the final counts.
+    pub fn finish(mut self, timeout: Duration) -> Sent {
+        if let Err(error) = self.producer.flush(timeout) {
+            tracing::error!(
+                %error,
+                pending = self.producer.in_flight_count(),
+                "the broker did not acknowledge every message in time; dropping the rest"
+            );
+            self.producer.purge(PurgeConfig::default().queue().inflight());
+            // The purged messages' delivery reports, counted as failures.
+            let _ = self.producer.flush(Duration::from_secs(5));
+        }
         self.sent.failed += self.producer.context().failed.load(Ordering::Relaxed);
-        Ok(self.sent)
+        self.sent
     }
 }
