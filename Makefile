@@ -5,13 +5,14 @@ CARGO ?= cargo
 PYTHON ?= python3
 export DVC_BIN_DIR ?= $(CURDIR)/target/release
 
-.PHONY: help deps build up down clean status demo test test-unit test-e2e test-python lint fmt bench fuzz
+.PHONY: help deps build up down clean status demo test test-unit test-e2e test-python lint fmt bench bench-modern fuzz
 
 help:
 	@echo "make demo     start the local stack, backfill 3 days of simulated national traffic, stream live, show live rates (Ctrl-C stops)"
 	@echo "make test     lint, unit, property and end-to-end tests (brings the stack up)"
 	@echo "make up/down  start/stop the local stack (data stays in .local/); make clean removes it"
 	@echo "make bench    benchmarks, results in bench/results/ (SOAK=30 adds the 30-minute soak)"
+	@echo "make bench-modern  the rates queries on ClickHouse 18.16 and current ClickHouse (chDB), same 10 M dossiers"
 
 deps:
 	deploy/local/install.sh
@@ -57,6 +58,12 @@ test: deps lint up
 
 bench: up
 	bench/run.sh
+
+# Not part of `make bench` (which must stay under 20 minutes): query-bench's
+# database (loaded if missing), then the same SQL on both ClickHouse versions.
+bench-modern: up
+	$(DVC_BIN_DIR)/query-bench $(QUERY_ARGS)
+	$(PYTHON) bench/query_modern.py
 
 # One million decoder inputs under libFuzzer. cargo fuzz needs nightly-only
 # compiler flags; the machine has one stable toolchain, so RUSTC_BOOTSTRAP=1

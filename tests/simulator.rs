@@ -206,7 +206,10 @@ async fn live_streaming_stops_cleanly_on_sigint_with_everything_delivered() {
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     assert!(output.status.success(), "exit status {:?}", output.status);
-    assert!(interrupted.elapsed() < Duration::from_secs(10), "stopped promptly");
+    // What is in flight is delivered first: on a slow broker store that can
+    // take seconds, never longer than the simulator's 30 s flush timeout.
+    let stopping = interrupted.elapsed();
+    assert!(stopping < Duration::from_secs(45), "stopped within the flush timeout, took {stopping:?}");
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_all_delivered(&env, &summary).await;
 

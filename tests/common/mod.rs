@@ -148,7 +148,12 @@ pub async fn start_api(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let reader = dvc_warehouse::ClickHouseArgs { user: "dvc_reader".into(), ..env.clickhouse.clone() };
-    let config = dvc_rates_api::Config { listen: listener.local_addr().unwrap(), clickhouse: reader, openapi: false };
+    let config = dvc_rates_api::Config {
+        listen: listener.local_addr().unwrap(),
+        clickhouse: reader,
+        openapi: false,
+        print_queries: false,
+    };
     (base, tokio::spawn(dvc_rates_api::serve(listener, config, stop)))
 }
 

@@ -1,12 +1,14 @@
 """The analyst views and the ten example queries of schemas/clickhouse/examples
 run on current ClickHouse (chDB) and on the local stack's ClickHouse 18.16,
-over the sample portal traffic; example 05 gives the expected rates."""
+over the sample portal traffic; example 05 gives the expected rates, and so
+does every query the rates API runs (`dvc-rates-api --print-queries`)."""
 
 import json
+import subprocess
 
 import pytest
 
-from sample_db import ROOT, SAMPLES, Modern, Stack
+from sample_db import BIN, ROOT, SAMPLES, Modern, Stack
 
 EXAMPLES = sorted((ROOT / "schemas" / "clickhouse" / "examples").glob("*.sql"))
 
@@ -43,3 +45,16 @@ def test_ministries_vs_provinces_matches_the_expected_rates(server):
         for j, metric in enumerate(columns):
             want = {r["group"]: r for r in expected[f"{metric}/authority_kind"]}[kind]
             assert float(rows[i][2 + j]) == pytest.approx(round(want["value"], 4), abs=1e-9), (kind, metric)
+
+
+def test_the_rates_api_queries_give_the_expected_rates(server):
+    expected = json.loads((SAMPLES / "expected-rates.json").read_text())
+    out = subprocess.run([BIN / "dvc-rates-api", "--print-queries"], check=True, capture_output=True, text=True).stdout
+    queries = json.loads(out)
+    assert sorted(f"{q['metric']}/{q['group_by']}" for q in queries) == sorted(expected["results"])
+    for q in queries:
+        sql = q["sql"].replace("?", f"'{expected['from']}'", 1).replace("?", f"'{expected['to']}'", 1)
+        got = [(g, int(n), int(d)) for g, n, d in json.loads(server.query(sql))["data"]]
+        want = [(r["group"], r["value"], 0) if r["numerator"] is None else (r["group"], r["numerator"], r["denominator"])
+                for r in expected["results"][f"{q['metric']}/{q['group_by']}"]]
+        assert got == want, q["metric"] + "/" + q["group_by"]

@@ -34,6 +34,21 @@ pub struct Config {
     /// Print the OpenAPI document and exit.
     #[arg(long)]
     pub openapi: bool,
+    /// Print the SQL `/v1/rates` runs for every metric × grouping and exit
+    /// (JSON: [{metric, group_by, sql}]; the two `?` are the first and last
+    /// day), for analysts and for measuring the queries elsewhere.
+    #[arg(long)]
+    pub print_queries: bool,
+}
+
+/// Every metric × grouping with the SQL `/v1/rates` runs for it.
+pub fn queries() -> serde_json::Value {
+    METRICS
+        .iter()
+        .flat_map(|m| {
+            GroupBy::ALL.into_iter().map(|g| json!({"metric": m.name, "group_by": g.as_str(), "sql": m.query(g)}))
+        })
+        .collect()
 }
 
 /// Serves until `stop` fires.

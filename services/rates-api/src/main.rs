@@ -17,6 +17,10 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&dvc_rates_api::openapi::document())?);
         return Ok(());
     }
+    if config.print_queries {
+        println!("{}", serde_json::to_string_pretty(&dvc_rates_api::queries())?);
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
