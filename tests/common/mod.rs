@@ -103,9 +103,9 @@ impl TestEnv {
     }
 
     /// Starts the ingest binary as a child process (for kill -9 and SIGTERM tests).
-    pub fn spawn_ingest(&self, log: &std::path::Path, extra: &[&str]) -> Child {
+    pub fn spawn_ingest(&self, log: &std::path::Path, extra: &[&str]) -> KillOnDrop {
         let log = std::fs::File::create(log).expect("log file");
-        Command::new(binary("dvc-ingest"))
+        let child = Command::new(binary("dvc-ingest"))
             .args(&self.ingest_args()[1..])
             .args(extra)
             .env("RUST_LOG", "debug,librdkafka=info,rdkafka=info,hyper=info,h2=info")
@@ -113,7 +113,8 @@ impl TestEnv {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("dvc-ingest starts")
+            .expect("dvc-ingest starts");
+        KillOnDrop(child)
     }
 
     pub fn client(&self) -> clickhouse::Client {
@@ -287,4 +288,31 @@ pub const SAMPLE_FILES: [(Stream, &str, &str); 3] = [
 pub fn sample_messages(file: &str) -> Vec<Message> {
     let text = std::fs::read_to_string(samples().join(file)).expect("shared/samples beside the repository");
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect()
+}
+
+/// A service process the test started: killed (and reaped) when the test
+/// ends, so a failing assertion leaves no instance behind in the consumer
+/// group or on the machine.
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
 }
