@@ -13,18 +13,17 @@ runs both."""
 
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 
 from chdb import session
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BIN = pathlib.Path(os.environ.get("DVC_BIN_DIR", ROOT / "target" / "release"))
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+from sample_db import CLICKHOUSE, bind, migrations, post, rates_queries  # noqa: E402  (the tests' ClickHouse helpers)
+
 RAW_TABLES = ("dossier_events", "payment_events", "feedback_events")
 STATE_TABLES = ("dossier_state", "payment_state", "rating_state")
 
@@ -36,9 +35,7 @@ class Server:
         self.url, self.database = url, database
 
     def query(self, sql):
-        params = urllib.parse.urlencode({"database": self.database, "query": sql})
-        with urllib.request.urlopen(urllib.request.Request(f"{self.url}/?{params}", data=b"")) as r:
-            return r.read().decode()
+        return post(self.url, self.database, sql)
 
     def export_url(self, table):
         """A URL answering with the whole table as TabSeparated."""
@@ -100,7 +97,7 @@ def load(server, modern):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clickhouse-url", default=os.environ.get("DVC_CLICKHOUSE_URL", "http://127.0.0.1:8123"))
+    parser.add_argument("--clickhouse-url", default=CLICKHOUSE)
     parser.add_argument("--bench-database", default="bench_query")
     parser.add_argument("--chdb-path", default=str(ROOT / ".local" / "chdb-bench"))
     parser.add_argument("--from", dest="first", default="2024-06-01", help="first day of the range")
@@ -113,19 +110,11 @@ def main():
                         .format(args.bench_database))) == 0:
         sys.exit(f"query_modern: no {args.bench_database} on {args.clickhouse_url}; run target/release/query-bench first")
     modern = Modern(args.chdb_path)
-    migrations = json.loads(subprocess.run([BIN / "dvc-migrate", "--print"], check=True, capture_output=True,
-                                           text=True).stdout)
     if not modern.query("SHOW TABLES").strip():  # a fresh copy; the backfills would redo a loaded one
-        for m in migrations:
-            for stmt in m["statements"]:
-                modern.query(stmt)
+        for stmt in migrations():
+            modern.query(stmt)
     load_seconds = load(server, modern)
-
-    queries = json.loads(subprocess.run([BIN / "dvc-rates-api", "--print-queries"], check=True,
-                                        capture_output=True, text=True).stdout)
-
-    def bind(sql, first, last):
-        return sql.replace("?", f"'{first}'", 1).replace("?", f"'{last}'", 1)
+    queries = rates_queries()
 
     results = {}
     for name, run in (("clickhouse_18", server.query), ("clickhouse_current", modern.query)):

@@ -38,6 +38,25 @@ def migrations():
     return [stmt for m in json.loads(out) for stmt in m["statements"]]
 
 
+def rates_queries():
+    """The SQL `/v1/rates` runs: [{metric, group_by, sql}] from `dvc-rates-api --print-queries`."""
+    out = subprocess.run([BIN / "dvc-rates-api", "--print-queries"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def bind(sql, first, last):
+    """A rates query with its two `?` (the first and last day) filled in."""
+    return sql.replace("?", f"'{first}'", 1).replace("?", f"'{last}'", 1)
+
+
+def post(url, database, sql, body=None, **settings):
+    """One statement to a ClickHouse server over HTTP. Always POST: ClickHouse
+    runs GET requests read-only."""
+    params = {"database": database, "query": sql, **settings}
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/?{urllib.parse.urlencode(params)}", data=body or b"")) as r:
+        return r.read().decode()
+
+
 class Modern:
     def __init__(self, path):
         self.s = session.Session(str(path))
@@ -63,11 +82,7 @@ class Stack:
             self.post(f"INSERT INTO {table} FORMAT JSONEachRow", rows.encode(), input_format_skip_unknown_fields=1)
 
     def post(self, sql, body=None, **settings):
-        params = {"database": self.db, "query": sql, **settings}
-        # Always POST: ClickHouse runs GET requests read-only.
-        req = urllib.request.Request(f"{CLICKHOUSE}/?{urllib.parse.urlencode(params)}", data=body or b"")
-        with urllib.request.urlopen(req) as r:
-            return r.read().decode()
+        return post(CLICKHOUSE, self.db, sql, body, **settings)
 
     def query(self, sql):
         return self.post(sql + "\nFORMAT JSONCompact")

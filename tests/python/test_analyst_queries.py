@@ -4,11 +4,10 @@ over the sample portal traffic; example 05 gives the expected rates, and so
 does every query the rates API runs (`dvc-rates-api --print-queries`)."""
 
 import json
-import subprocess
 
 import pytest
 
-from sample_db import BIN, ROOT, SAMPLES, Modern, Stack
+from sample_db import ROOT, SAMPLES, Modern, Stack, bind, rates_queries
 
 EXAMPLES = sorted((ROOT / "schemas" / "clickhouse" / "examples").glob("*.sql"))
 
@@ -49,11 +48,10 @@ def test_ministries_vs_provinces_matches_the_expected_rates(server):
 
 def test_the_rates_api_queries_give_the_expected_rates(server):
     expected = json.loads((SAMPLES / "expected-rates.json").read_text())
-    out = subprocess.run([BIN / "dvc-rates-api", "--print-queries"], check=True, capture_output=True, text=True).stdout
-    queries = json.loads(out)
+    queries = rates_queries()
     assert sorted(f"{q['metric']}/{q['group_by']}" for q in queries) == sorted(expected["results"])
     for q in queries:
-        sql = q["sql"].replace("?", f"'{expected['from']}'", 1).replace("?", f"'{expected['to']}'", 1)
+        sql = bind(q["sql"], expected["from"], expected["to"])
         got = [(g, int(n), int(d)) for g, n, d in json.loads(server.query(sql))["data"]]
         want = [(r["group"], r["value"], 0) if r["numerator"] is None else (r["group"], r["numerator"], r["denominator"])
                 for r in expected["results"][f"{q['metric']}/{q['group_by']}"]]
