@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::own_clickhouse::OwnClickHouse;
 use common::{TestEnv, assert_exactly_once, stream_traffic, traffic};
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 const SETTLE: Duration = Duration::from_secs(180);
 /// A killed member holds its partitions until its session expires; keep that short.
-const FAST_GROUP: &[&str] = &["--kafka-option=session.timeout.ms=3000", "--kafka-option=heartbeat.interval.ms=500"];
+const FAST_GROUP: &[&str] = &["--session-timeout-ms=3000", "--kafka-option=heartbeat.interval.ms=500"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_ten_times_then_sigterm_while_200k_events_stream() {
@@ -143,4 +143,94 @@ async fn clickhouse_down_for_20_seconds_loses_and_duplicates_nothing() {
     assert!(!ingest.is_finished());
     stop.cancel();
     ingest.await.unwrap().expect("ingest stops cleanly");
+}
+
+/// A free loopback port for a service's `--listen`.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// librdkafka's mock cluster answers every JoinGroup with an error for as long
+/// as the test says: a join that never completes, whatever the reason. The
+/// instance reports it on `/healthz` once it has lasted twice the session
+/// timeout, leaves and joins again, and once the broker lets it join it
+/// takes every partition and stores what waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    let env = TestEnv::new("stuck_join").await;
+    let cluster = MockCluster::new(1).unwrap();
+    for topic in env.topics.iter().chain([&env.dead_letter_topic]) {
+        cluster.create_topic(topic, common::PARTITIONS, 1).unwrap();
+    }
+    // librdkafka retries a refused join every few seconds: six refusals keep
+    // the instance out of the group for well over twice the session timeout.
+    let joins_refused = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 6];
+    cluster.request_errors(RDKafkaApiKey::JoinGroup, &joins_refused);
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let session = Duration::from_secs(3);
+    let log = std::env::temp_dir().join(format!("dvc-e2e-{}.log", env.name));
+    let mut ingest = env.spawn_ingest(
+        &log,
+        &[
+            &format!("--brokers={}", cluster.bootstrap_servers()),
+            &format!("--listen=127.0.0.1:{port}"),
+            &format!("--session-timeout-ms={}", session.as_millis()),
+            "--kafka-option=heartbeat.interval.ms=500",
+        ],
+    );
+
+    let get = |path: &'static str| {
+        let url = format!("{base}{path}");
+        async move {
+            let response = reqwest::get(&url).await.ok()?;
+            Some((response.status().as_u16(), response.text().await.ok()?))
+        }
+    };
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines().find(|l| l.starts_with(name))?.rsplit(' ').next()?.parse().ok()
+    };
+
+    // Healthy at first (the join is young), then failing with the reason.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let unhealthy = loop {
+        assert!(Instant::now() < deadline, "/healthz never reported the stuck join");
+        if let Some((503, body)) = get("/healthz").await {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(started.elapsed() > session * 2, "reported only past twice the session timeout");
+    assert!(unhealthy.contains("no partition assignment"), "{unhealthy}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rejoins = get("/metrics").await.and_then(|(_, m)| metric(&m, "dvc_ingest_rejoins_total"));
+        if rejoins.is_some_and(|r| r >= 1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the instance never joined again: {rejoins:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The broker lets the new member join: every partition, everything stored.
+    let events = traffic(&env.name, 3_000, 4);
+    let producer: rdkafka::producer::FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", cluster.bootstrap_servers()).create().unwrap();
+    for stream in dvc_events::Stream::ALL {
+        let messages: Vec<_> = events.iter().filter(|(s, _)| *s == stream).map(|(_, m)| m.clone()).collect();
+        common::publish(&producer, env.topic(stream), &messages).await;
+    }
+    assert_exactly_once(&env, &events, Duration::from_secs(60)).await;
+    let (status, body) = get("/healthz").await.expect("/healthz answers");
+    assert_eq!(status, 200, "{body}");
+    let metrics = get("/metrics").await.expect("/metrics answers").1;
+    assert_eq!(metric(&metrics, "dvc_ingest_assigned_partitions"), Some(f64::from(common::PARTITIONS * 3)));
+    assert_eq!(metric(&metrics, "dvc_ingest_unassigned_seconds"), Some(0.0));
+    assert!(ingest.try_wait().unwrap().is_none(), "ingest still runs");
+    std::fs::remove_file(&log).ok();
 }

@@ -1,6 +1,6 @@
-//! The sample portal traffic of shared/samples, end to end: published to
+//! The sample portal traffic of tests/fixtures/samples, end to end: published to
 //! Kafka, ingested, aggregated in ClickHouse, served by the rates API over
-//! HTTP; every metric × grouping equals shared/samples/expected-rates.json
+//! HTTP; every metric × grouping equals tests/fixtures/samples/expected-rates.json
 //! (computed from the contract by an independent program).
 
 mod common;

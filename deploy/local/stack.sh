@@ -19,9 +19,11 @@ export DVC_CLICKHOUSE_DATABASE="${DVC_CLICKHOUSE_DATABASE:-dvc}"
 
 log() { echo "stack: $*"; }
 
-running() { # name -> true if its pid file names a live process
+running() { # name -> true if its pid file names a live process (a killed one not yet reaped is not)
     local pidfile="$RUN/$1.pid"
-    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+    [ -f "$pidfile" ] || return 1
+    local state; state="$(ps -o stat= -p "$(cat "$pidfile")" 2>/dev/null)" || return 1
+    [ -n "$state" ] && [ "${state#Z}" = "$state" ]
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

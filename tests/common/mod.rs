@@ -29,6 +29,11 @@ pub fn brokers() -> String {
     std::env::var("DVC_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
+/// A clock reading that, with the process id, tells runs apart in names.
+pub fn millis() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1_000_000_000
+}
+
 /// One test's own slice of the stack.
 pub struct TestEnv {
     pub name: String,
@@ -45,11 +50,7 @@ impl TestEnv {
 
     /// The same, on another ClickHouse server.
     pub async fn on(name: &str, server: ClickHouseArgs) -> TestEnv {
-        let suffix = format!(
-            "{name}_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1_000_000_000
-        );
+        let suffix = format!("{name}_{}_{}", std::process::id(), millis());
         let clickhouse = server.with_database(format!("e2e_{suffix}"));
         let topics = Stream::ALL.map(|s| format!("e2e.{suffix}.{}", s.name()));
         let dead_letter_topic = format!("e2e.{suffix}.dead-letter");
@@ -83,7 +84,7 @@ impl TestEnv {
             format!("--applicant-key={TEST_KEY}"),
             "--listen=127.0.0.1:0".to_owned(),
             "--batch-max-wait-ms=100".to_owned(),
-            "--kafka-option=session.timeout.ms=6000".to_owned(),
+            "--session-timeout-ms=6000".to_owned(),
             "--kafka-option=heartbeat.interval.ms=1000".to_owned(),
         ];
         args.extend(
@@ -108,7 +109,11 @@ impl TestEnv {
         let child = Command::new(binary("dvc-ingest"))
             .args(&self.ingest_args()[1..])
             .args(extra)
-            .env("RUST_LOG", "debug,librdkafka=info,rdkafka=info,hyper=info,h2=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("DVC_E2E_RUST_LOG")
+                    .unwrap_or("debug,librdkafka=info,rdkafka=info,hyper=info,h2=info".into()),
+            )
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log)
@@ -272,9 +277,9 @@ pub async fn assert_exactly_once(env: &TestEnv, traffic: &[Traffic], timeout: Du
     }
 }
 
-/// The shared sample traffic (shared/samples beside the repository).
+/// The sample portal traffic and its expected rates (tests/fixtures/samples).
 pub fn samples() -> std::path::PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/samples")
 }
 
 /// The stream, file and raw table of each sample file.
@@ -286,7 +291,7 @@ pub const SAMPLE_FILES: [(Stream, &str, &str); 3] = [
 
 /// One sample file's lines as messages keyed by dossier.
 pub fn sample_messages(file: &str) -> Vec<Message> {
-    let text = std::fs::read_to_string(samples().join(file)).expect("shared/samples beside the repository");
+    let text = std::fs::read_to_string(samples().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect()
 }
 

@@ -15,7 +15,7 @@ from chdb import session
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("DVC_BIN_DIR", ROOT / "target" / "release"))
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = ROOT / "tests" / "fixtures" / "samples"
 CLICKHOUSE = os.environ.get("DVC_CLICKHOUSE_URL", "http://127.0.0.1:8123")
 
 

@@ -1,6 +1,6 @@
 """The dashboard in a real browser: headless Chromium loads the page from
 dvc-rates-api (through the read-only user) over the sample traffic, and every
-figure it shows equals shared/samples/expected-rates.json."""
+figure it shows equals tests/fixtures/samples/expected-rates.json."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-//! The DVC Pulse event contract (`shared/CONTRACT.md` §1-4, version 1).
+//! The DVC Pulse event contract (`docs/CONTRACT.md` §1-4, version 1).
 //!
 //! Everything that reads or writes portal events goes through this crate:
 //! topic names, event types, and the decoder that turns any bytes into either

@@ -10,7 +10,7 @@ use dvc_warehouse::ClickHouseArgs;
 
 /// Reads the contract topics and writes every valid event exactly once into ClickHouse.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "dvc-ingest", version)]
+#[command(name = "dvc-ingest", version, args_override_self = true)]
 pub struct Config {
     /// Kafka bootstrap servers.
     #[arg(long, env = "DVC_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
@@ -67,7 +67,14 @@ pub struct Config {
     /// what is not written by then is read again after the restart.
     #[arg(long, env = "DVC_SHUTDOWN_TIMEOUT_MS", default_value_t = 30_000)]
     pub shutdown_timeout_ms: u64,
-    /// Extra librdkafka consumer settings, `key=value`, repeatable.
+    /// Consumer-group session timeout (ms): a member that sends no heartbeat
+    /// for this long is dropped from the group. A join that brings no
+    /// assignment for twice this long is left and made again.
+    #[arg(long, env = "DVC_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 45_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
+    pub session_timeout_ms: u64,
+    /// Extra librdkafka consumer settings, `key=value`, repeatable
+    /// (not `session.timeout.ms`: use --session-timeout-ms).
     #[arg(long = "kafka-option", value_parser = parse_option)]
     pub kafka_options: Vec<(String, String)>,
 
@@ -77,9 +84,13 @@ pub struct Config {
 }
 
 fn parse_option(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .ok_or_else(|| format!("{s:?} is not key=value"))
+    let (key, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
+    let key = key.trim();
+    if key == "session.timeout.ms" {
+        // The stuck-join watchdog must know the timeout the group uses.
+        return Err("set the session timeout with --session-timeout-ms".to_owned());
+    }
+    Ok((key.to_owned(), value.trim().to_owned()))
 }
 
 impl Config {
@@ -107,5 +118,9 @@ impl Config {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(self.session_timeout_ms)
     }
 }

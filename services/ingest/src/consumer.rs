@@ -11,30 +11,35 @@
 //!   offsets, which are committed synchronously before the partitions go;
 //!   a task that cannot finish within the revoke timeout is aborted, and its
 //!   records are read again by the next owner.
+//!
+//! A join that leaves this instance without partitions when it should have
+//! some is stuck (`membership`): the poll loop closes the consumer and starts
+//! a new one, a new member with a fresh join, and `/healthz` fails meanwhile.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dvc_events::Stream;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
-use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use crate::metrics::PartitionLabel;
+use crate::lag;
+use crate::membership;
 use crate::partition::{self, CHUNK, Chunk, Record};
 use crate::{Commit, Shared};
 
 pub struct IngestContext {
     shared: Arc<Shared>,
     runtime: Handle,
+    topics: Vec<String>,
     state: Mutex<State>,
 }
 
@@ -59,7 +64,30 @@ const HAND_OVER_EVERY: Duration = Duration::from_millis(10);
 
 pub type IngestConsumer = BaseConsumer<IngestContext>;
 
-pub fn create(shared: Arc<Shared>, runtime: Handle, commits: Receiver<Commit>) -> anyhow::Result<IngestConsumer> {
+/// Consumes until the stop token fires, with a new consumer (a new group
+/// member) each time the join gets stuck.
+pub fn run(shared: Arc<Shared>, runtime: Handle, mut commits: Receiver<Commit>) -> anyhow::Result<()> {
+    loop {
+        let consumer = create(shared.clone(), runtime.clone(), commits)?;
+        match poll_loop(&consumer) {
+            Exit::Stopped => return Ok(()),
+            Exit::Stuck => {
+                // Nothing is assigned (stuck), so nothing is held or owed a commit.
+                commits = consumer.context().take_commits();
+                shared.metrics.rejoins.inc();
+                drop(consumer); // leaves the group (as far as the coordinator answers)
+                shared.membership.rejoined(Instant::now());
+            }
+        }
+    }
+}
+
+enum Exit {
+    Stopped,
+    Stuck,
+}
+
+fn create(shared: Arc<Shared>, runtime: Handle, commits: Receiver<Commit>) -> anyhow::Result<IngestConsumer> {
     let config = &shared.config;
     let mut client = ClientConfig::new();
     client
@@ -70,36 +98,37 @@ pub fn create(shared: Arc<Shared>, runtime: Handle, commits: Receiver<Commit>) -
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("partition.assignment.strategy", "roundrobin")
-        .set("session.timeout.ms", "45000")
+        .set("session.timeout.ms", config.session_timeout_ms.to_string())
         .set("queued.max.messages.kbytes", "32768")
         // Real time: do not let the broker hold a fetch for librdkafka's default 500 ms.
-        .set("fetch.wait.max.ms", "100")
-        .set("statistics.interval.ms", "5000");
+        .set("fetch.wait.max.ms", "100");
     for (key, value) in &config.kafka_options {
         client.set(key, value);
     }
-    let topics: Vec<&str> = Stream::ALL.iter().map(|s| config.topic(*s)).collect();
+    let topics: Vec<String> = Stream::ALL.iter().map(|s| config.topic(*s).to_owned()).collect();
     let context = IngestContext {
         shared: shared.clone(),
         runtime,
+        topics,
         state: Mutex::new(State { assigned: HashMap::new(), commits }),
     };
     let consumer: IngestConsumer = client.create_with_context(context)?;
+    let topics: Vec<&str> = consumer.context().topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(brokers = %config.brokers, group = %config.group, ?topics, "subscribed");
     Ok(consumer)
 }
 
 /// Runs until the stop token fires, then writes what the partitions hold,
-/// commits, and leaves the group.
-pub fn poll_loop(consumer: IngestConsumer) {
+/// commits, and leaves the group; or until the join is stuck.
+fn poll_loop(consumer: &IngestConsumer) -> Exit {
     let ctx = consumer.context();
     let stop = ctx.shared.stop.clone();
     let mut last_hand_over = std::time::Instant::now();
     while !stop.is_cancelled() {
         let idle = match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
-                ctx.route(&consumer, &message);
+                ctx.route(consumer, &message);
                 false
             }
             Some(Err(e)) => {
@@ -109,17 +138,82 @@ pub fn poll_loop(consumer: IngestConsumer) {
             None => true,
         };
         if idle || last_hand_over.elapsed() >= HAND_OVER_EVERY {
-            ctx.hand_over_all(&consumer);
-            ctx.commit_reported(&consumer, CommitMode::Async);
+            ctx.hand_over_all(consumer);
+            ctx.commit_reported(consumer, CommitMode::Async);
+            if ctx.stuck(consumer) {
+                return Exit::Stuck;
+            }
             last_hand_over = std::time::Instant::now();
         }
     }
     tracing::info!("stopping: writing the last batches");
-    ctx.release_all(&consumer, ctx.shared.config.shutdown_timeout());
+    ctx.release_all(consumer, ctx.shared.config.shutdown_timeout());
     consumer.unsubscribe();
+    Exit::Stopped
 }
 
 impl IngestContext {
+    /// True when the group left this instance without partitions when it
+    /// should not have (`membership`): an empty assignment in a group too
+    /// small for an idle member, or a join with no assignment for too long.
+    /// Whatever kept the join from completing (a coordinator still waiting
+    /// for a dead leader, a lost response), a new member starts a fresh one.
+    fn stuck(&self, consumer: &IngestConsumer) -> bool {
+        let membership = &self.shared.membership;
+        let now = Instant::now();
+        let waited = membership.waited(now).unwrap_or_default();
+        self.shared.metrics.unassigned_seconds.set(i64::try_from(waited.as_secs()).unwrap_or(i64::MAX));
+        if membership.take_empty_to_check() {
+            match self.group_size(consumer) {
+                Ok((members, partitions)) if membership::idle_is_expected(members, partitions) => {
+                    tracing::info!(
+                        members,
+                        partitions,
+                        "no partition for this instance: the group has more members than partitions"
+                    );
+                    membership.assigned();
+                    return false;
+                }
+                Ok((members, partitions)) => {
+                    tracing::warn!(
+                        members,
+                        partitions,
+                        "the group gave this instance no partition although every member should have one \
+                         (a group coordinator fault); leaving the group and joining again as a new member"
+                    );
+                    return true;
+                }
+                Err(e) => tracing::warn!(error = %e,
+                    "cannot describe the consumer group to check an empty assignment; \
+                     the instance joins again if it stays without partitions"),
+            }
+        }
+        let due = membership.rejoin_due(now);
+        if due {
+            tracing::warn!(
+                waited_s = waited.as_secs(),
+                session_timeout_s = membership.session_timeout().as_secs_f64(),
+                "no partition from the consumer group for longer than a join may take; leaving the group and \
+                 joining again as a new member (check the broker's group coordinator if this repeats)"
+            );
+        }
+        due
+    }
+
+    /// The group's members, as its coordinator lists them, and the
+    /// partitions of the subscribed topics.
+    fn group_size(&self, consumer: &IngestConsumer) -> KafkaResult<(usize, usize)> {
+        let groups = consumer.fetch_group_list(Some(&self.shared.config.group), lag::BROKER_TIMEOUT)?;
+        let members = groups.groups().iter().map(|g| g.members().len()).sum();
+        let partitions = lag::partitions_of(consumer, &self.topics)?.count();
+        Ok((members, partitions))
+    }
+
+    /// The commit reports' receiver, for the consumer that replaces this one.
+    fn take_commits(&self) -> Receiver<Commit> {
+        std::mem::replace(&mut self.state().commits, std::sync::mpsc::channel().1)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // The state is only touched from the poll thread; a poisoned lock
         // means a panic there, and the data is still consistent.
@@ -277,6 +371,12 @@ impl IngestContext {
                 .assigned
                 .insert((stream, partition), Assigned { topic, queue, task, pending, stash: VecDeque::new() });
         }
+        self.shared.metrics.assigned_partitions.set(state.assigned.len() as i64);
+        if state.assigned.is_empty() {
+            self.shared.membership.assigned_nothing(Instant::now());
+        } else {
+            self.shared.membership.assigned();
+        }
     }
 
     /// The highest stored offsets of `topic`, waiting out a ClickHouse outage.
@@ -307,6 +407,7 @@ impl IngestContext {
     /// to write what they hold, and commits their offsets synchronously.
     fn release_all(&self, consumer: &IngestConsumer, timeout: Duration) {
         let assigned: Vec<Assigned> = self.state().assigned.drain().map(|(_, a)| a).collect();
+        self.shared.metrics.assigned_partitions.set(0);
         if assigned.is_empty() {
             return;
         }
@@ -329,19 +430,7 @@ impl IngestContext {
     }
 }
 
-impl ClientContext for IngestContext {
-    fn stats(&self, statistics: Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                if *partition < 0 || p.consumer_lag < 0 {
-                    continue;
-                }
-                let label = PartitionLabel { topic: topic.clone(), partition: u32::try_from(*partition).unwrap_or(0) };
-                self.shared.metrics.lag.get_or_create(&label).set(p.consumer_lag);
-            }
-        }
-    }
-}
+impl ClientContext for IngestContext {}
 
 impl ConsumerContext for IngestContext {
     fn rebalance(&self, consumer: &IngestConsumer, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -351,6 +440,7 @@ impl ConsumerContext for IngestContext {
                 if other != RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
                     tracing::error!(error = ?other, "rebalance error; releasing all partitions");
                 }
+                self.shared.membership.waiting(Instant::now());
                 self.release_all(consumer, self.shared.config.revoke_timeout());
                 if let Err(e) = consumer.unassign() {
                     tracing::warn!(error = %e, "unassign failed");

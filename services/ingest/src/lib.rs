@@ -10,6 +10,8 @@
 pub mod config;
 mod consumer;
 mod dead_letter;
+mod lag;
+pub mod membership;
 pub mod metrics;
 mod partition;
 pub mod privacy;
@@ -27,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::Config;
 
 use crate::dead_letter::DeadLetters;
+use crate::membership::Membership;
 use crate::metrics::Metrics;
 use crate::privacy::ApplicantHasher;
 use crate::retry::Backoff;
@@ -45,6 +48,7 @@ pub(crate) struct Shared {
     writer: Writer,
     dead_letters: DeadLetters,
     metrics: Metrics,
+    membership: Arc<Membership>,
     hasher: ApplicantHasher,
     backoff: Backoff,
     commits: std::sync::mpsc::Sender<Commit>,
@@ -80,7 +84,8 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} for /metrics", config.listen))?;
-    let http = tokio::spawn(metrics::serve(listener, metrics.clone(), client, stop.clone()));
+    let membership = Arc::new(Membership::new(config.session_timeout()));
+    let http = tokio::spawn(metrics::serve(listener, metrics.clone(), client, membership.clone(), stop.clone()));
 
     let tables: Vec<&str> = Stream::ALL.into_iter().map(rows::table_of).collect();
     tokio::select! {
@@ -88,12 +93,14 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         () = stop.cancelled() => return Ok(()),
     }
     let dead_letters = DeadLetters::new(&config.brokers, &config.dead_letter_topic, metrics.clone(), backoff)?;
+    let lag = tokio::spawn(lag::watch(config.clone(), metrics.clone(), stop.clone()));
     let (commits, commit_reports) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
         config,
         writer,
         dead_letters,
         metrics,
+        membership,
         hasher,
         backoff,
         commits,
@@ -101,20 +108,26 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         stop: stop.clone(),
         fatal: Mutex::new(None),
     });
-    let consumer = consumer::create(shared.clone(), tokio::runtime::Handle::current(), commit_reports)?;
-    let poll = std::thread::Builder::new().name("kafka-poll".into()).spawn(move || consumer::poll_loop(consumer))?;
+    shared.membership.subscribed(std::time::Instant::now());
+    let (poll_shared, runtime) = (shared.clone(), tokio::runtime::Handle::current());
+    let poll = std::thread::Builder::new()
+        .name("kafka-poll".into())
+        .spawn(move || consumer::run(poll_shared, runtime, commit_reports))?;
     let joined = tokio::task::spawn_blocking(move || poll.join()).await;
     stop.cancel();
     shared.dead_letters.flush(Duration::from_secs(5));
     if let Ok(Err(e)) = http.await {
         tracing::warn!(error = %e, "metrics endpoint failed");
     }
+    if let Ok(Err(e)) = lag.await {
+        tracing::warn!(error = %e, "the consumer-lag client failed");
+    }
     let fatal = shared.fatal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     if let Some(e) = fatal {
         return Err(e);
     }
     match joined {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(consumed)) => consumed,
         _ => anyhow::bail!("the Kafka poll thread panicked"),
     }
 }

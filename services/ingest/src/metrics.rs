@@ -15,6 +15,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::membership::Membership;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
     pub topic: String,
@@ -39,6 +41,9 @@ pub struct Metrics {
     pub insert_seconds: HistogramFamily,
     pub lag: Family<PartitionLabel, Gauge>,
     pub paused_partitions: Gauge,
+    pub assigned_partitions: Gauge,
+    pub unassigned_seconds: Gauge,
+    pub rejoins: Counter,
     registry: Arc<Registry>,
 }
 
@@ -61,6 +66,9 @@ impl Metrics {
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 16)));
         let lag = Family::default();
         let paused_partitions = Gauge::default();
+        let assigned_partitions = Gauge::default();
+        let unassigned_seconds = Gauge::default();
+        let rejoins = Counter::default();
         registry.register("consumed", "Kafka records read", consumed.clone());
         registry.register("inserted_rows", "Rows written to ClickHouse", inserted.clone());
         registry.register("dead_letters", "Records rejected to the dead-letter topic", dead_lettered.clone());
@@ -69,13 +77,28 @@ impl Metrics {
         registry.register("insert_seconds", "Duration of one ClickHouse insert", insert_seconds.clone());
         registry.register(
             "consumer_lag",
-            "Records behind the partition's end (from librdkafka statistics)",
+            "Records behind the partition's end: its high watermark minus the group's committed offset (from the broker)",
             lag.clone(),
         );
         registry.register(
             "paused_partitions",
             "Partitions paused because their batch is not written yet",
             paused_partitions.clone(),
+        );
+        registry.register(
+            "assigned_partitions",
+            "Partitions the consumer group has assigned to this instance",
+            assigned_partitions.clone(),
+        );
+        registry.register(
+            "unassigned_seconds",
+            "Seconds this instance has waited for a partition assignment (0 while it holds one)",
+            unassigned_seconds.clone(),
+        );
+        registry.register(
+            "rejoins",
+            "Times this instance left a stuck join and joined the group again",
+            rejoins.clone(),
         );
         Metrics {
             consumed,
@@ -86,6 +109,9 @@ impl Metrics {
             insert_seconds,
             lag,
             paused_partitions,
+            assigned_partitions,
+            unassigned_seconds,
+            rejoins,
             registry: Arc::new(registry),
         }
     }
@@ -106,19 +132,23 @@ impl Metrics {
 struct Http {
     metrics: Metrics,
     clickhouse: clickhouse::Client,
+    membership: Arc<Membership>,
 }
 
-/// Serves `/metrics` and `/healthz` (200 when ClickHouse answers) until `stop`.
+/// Serves `/metrics` and `/healthz` (200 when ClickHouse answers and the
+/// consumer group has not left this instance without an assignment) until `stop`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Metrics,
     clickhouse: clickhouse::Client,
+    membership: Arc<Membership>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(metrics_page))
-        .route("/healthz", get(healthz))
-        .with_state(Http { metrics, clickhouse });
+    let app = Router::new().route("/metrics", get(metrics_page)).route("/healthz", get(healthz)).with_state(Http {
+        metrics,
+        clickhouse,
+        membership,
+    });
     axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await?;
     Ok(())
 }
@@ -128,6 +158,9 @@ async fn metrics_page(State(s): State<Http>) -> impl IntoResponse {
 }
 
 async fn healthz(State(s): State<Http>) -> impl IntoResponse {
+    if let Some(problem) = s.membership.problem(std::time::Instant::now()) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n"));
+    }
     match s.clickhouse.query("SELECT 1").execute().await {
         Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("ClickHouse unreachable: {e}\n")),

@@ -1,5 +1,5 @@
 //! Who publishes, what they handle, and the figures the traffic is calibrated
-//! to. The targets come from the seed articles (`shared/seeds/`, the mid-2024
+//! to. The targets come from the seed articles (`docs/sources.md`, the mid-2024
 //! government report on digital transformation); the rest are stated
 //! assumptions, marked as such.
 
