@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SAMPLE_FILES, TestEnv, producer, publish, sample_messages, samples, start_api};
+use common::{SAMPLE_FILES, TestEnv, producer, publish, sample_messages, samples, start_api, start_api_with};
 use dvc_events::Stream;
 use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
 use serde_json::Value;
@@ -171,4 +171,38 @@ async fn an_insert_retried_after_its_view_failed_changes_no_figure() {
     assert_expected_rates(&base).await;
     stop.cancel();
     api.await.unwrap().expect("API stops cleanly");
+}
+
+/// A query past the API's query timeout is answered 503 with `Retry-After`,
+/// and the API goes on serving; a range past ten years is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_past_its_timeout_gets_503_with_retry_after() {
+    let env = TestEnv::new("api_limits").await;
+    let stop = CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let limits = dvc_rates_api::Limits { query_timeout_ms: 1, ..dvc_rates_api::Limits::default() };
+    let (base, api) = start_api_with(&env, stop.clone(), limits).await;
+    let response = reqwest::get(format!(
+        "{base}/v1/series?metric=online_share&from=2024-01-01&to=2024-12-31&group_by=agency_code"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "the query took longer than 1 ms", "{body}");
+
+    let response =
+        reqwest::get(format!("{base}/v1/rates?metric=online_share&from=2010-01-01&to=2024-12-31")).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("from: the range 2010-01-01 to 2024-12-31 is longer than ten years")
+    );
+    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status(), 200);
+    stop.cancel();
+    api.await.unwrap().unwrap();
 }

@@ -33,7 +33,7 @@ if ! command -v chromium >/dev/null; then
     apt_install chromium
 fi
 
-if ! python3 -c 'import pytest, jsonschema, rfc3339_validator, chdb, confluent_kafka, openapi_spec_validator' 2>/dev/null; then
+if ! python3 -c 'import pytest, jsonschema, rfc3339_validator, chdb, confluent_kafka, openapi_spec_validator, schemathesis' 2>/dev/null; then
     echo "install: Python packages of tests/requirements.txt"
     python3 -m pip install -q -r tests/requirements.txt
 fi

@@ -151,12 +151,22 @@ pub async fn start_api(
     env: &TestEnv,
     stop: tokio_util::sync::CancellationToken,
 ) -> (String, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    start_api_with(env, stop, dvc_rates_api::Limits::default()).await
+}
+
+/// The same, with its own limits on the work it gives ClickHouse.
+pub async fn start_api_with(
+    env: &TestEnv,
+    stop: tokio_util::sync::CancellationToken,
+    limits: dvc_rates_api::Limits,
+) -> (String, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let reader = dvc_warehouse::ClickHouseArgs { user: "dvc_reader".into(), ..env.clickhouse.clone() };
     let config = dvc_rates_api::Config {
         listen: listener.local_addr().unwrap(),
         clickhouse: reader,
+        limits,
         openapi: false,
         print_queries: false,
     };

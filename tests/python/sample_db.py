@@ -2,10 +2,13 @@
 on current ClickHouse in-process (chDB) or on the local stack's server, each
 in a database of its own."""
 
+import contextlib
 import json
 import os
 import pathlib
+import socket
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -89,3 +92,26 @@ class Stack:
 
     def close(self):
         self.post(f"DROP DATABASE IF EXISTS {self.db}")
+
+    @contextlib.contextmanager
+    def rates_api(self):
+        """dvc-rates-api over this database, through the read-only user as
+        deployed, on a free port: its base URL once /healthz answers."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        process = subprocess.Popen([BIN / "dvc-rates-api", f"--listen=127.0.0.1:{port}",
+                                    f"--clickhouse-url={CLICKHOUSE}", f"--clickhouse-database={self.db}",
+                                    "--clickhouse-user=dvc_reader"], stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"{base}/healthz")
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(10)

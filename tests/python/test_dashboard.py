@@ -5,15 +5,12 @@ figure it shows equals tests/fixtures/samples/expected-rates.json."""
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from html.parser import HTMLParser
 
 import pytest
 
-from sample_db import BIN, CLICKHOUSE, SAMPLES, Stack
+from sample_db import SAMPLES, Stack
 
 FROM, TO = "2024-07-01", "2024-07-03"
 
@@ -39,43 +36,27 @@ class Figures(HTMLParser):
             self.open = None
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     stack = Stack()
-    port = free_port()
-    api = subprocess.Popen([BIN / "dvc-rates-api", f"--listen=127.0.0.1:{port}", f"--clickhouse-url={CLICKHOUSE}",
-                            f"--clickhouse-database={stack.db}", "--clickhouse-user=dvc_reader"],
-                           stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-        assert chromium, "make deps installs Debian's chromium"
-        profile = tmp_path_factory.mktemp("chromium")
-        screenshot = os.environ.get("DVC_SCREENSHOT", str(profile / "dashboard.png"))
-        url = f"http://127.0.0.1:{port}/?from={FROM}&to={TO}"
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--virtual-time-budget=15000", "--window-size=1280,2200"]
-        dom = subprocess.run([chromium, *flags, "--dump-dom", url], check=True, capture_output=True, text=True,
-                             timeout=120).stdout
-        subprocess.run([chromium, *flags, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120)
-        parser = Figures()
-        parser.feed(dom)
-        yield parser, screenshot
+        with stack.rates_api() as base:
+            chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+            assert chromium, "make deps installs Debian's chromium"
+            profile = tmp_path_factory.mktemp("chromium")
+            screenshot = os.environ.get("DVC_SCREENSHOT", str(profile / "dashboard.png"))
+            url = f"{base}/?from={FROM}&to={TO}"
+            flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                     "--virtual-time-budget=15000", "--window-size=1280,2200"]
+            dom = subprocess.run([chromium, *flags, "--dump-dom", url], check=True, capture_output=True, text=True,
+                                 timeout=120).stdout
+            subprocess.run([chromium, *flags, f"--screenshot={screenshot}", url], check=True, capture_output=True,
+                           timeout=120)
+            parser = Figures()
+            parser.feed(dom)
+            yield parser, screenshot
     finally:
-        api.terminate()
-        api.wait(10)
         stack.close()
 
 

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::macros::{format_description, offset};
 use time::{Date, OffsetDateTime};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub mod openapi;
@@ -31,6 +34,8 @@ pub struct Config {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub clickhouse: ClickHouseArgs,
+    #[command(flatten)]
+    pub limits: Limits,
     /// Print the OpenAPI document and exit.
     #[arg(long)]
     pub openapi: bool,
@@ -39,6 +44,46 @@ pub struct Config {
     /// day), for analysts and for measuring the queries elsewhere.
     #[arg(long)]
     pub print_queries: bool,
+}
+
+/// How much work the API puts on ClickHouse: it answers 503 with
+/// `Retry-After` rather than pile queries up there.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Limits {
+    /// ClickHouse queries running at once; further requests wait for a slot.
+    #[arg(long, env = "DVC_RATES_MAX_QUERIES", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_queries: u32,
+    /// How long a request waits for a query slot before it gets 503 (ms).
+    #[arg(long, env = "DVC_RATES_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub queue_timeout_ms: u64,
+    /// How long one query may run (ms): ClickHouse stops it there
+    /// (`max_execution_time`) and the request gets 503.
+    #[arg(long, env = "DVC_RATES_QUERY_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub query_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        dvc_warehouse::flag_defaults()
+    }
+}
+
+/// The longest range of days one request may ask for (ten years).
+pub const MAX_RANGE_DAYS: i64 = 3_653;
+/// The longest value a query parameter may have (bytes).
+pub const MAX_PARAMETER_LEN: usize = 64;
+/// What a 503 tells the client to wait before it retries (seconds).
+const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// What the handlers share: the ClickHouse client and the query slots.
+#[derive(Clone)]
+struct Api {
+    clickhouse: clickhouse::Client,
+    slots: Arc<Semaphore>,
+    queue_timeout: Duration,
+    query_timeout: Duration,
 }
 
 /// Every metric × grouping with the SQL `/v1/rates` runs for it.
@@ -54,11 +99,18 @@ pub fn queries() -> serde_json::Value {
 /// Serves until `stop` fires.
 pub async fn serve(listener: tokio::net::TcpListener, config: Config, stop: CancellationToken) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, database = %config.clickhouse.database, "rates API listening");
-    axum::serve(listener, router(config.clickhouse.client())).with_graceful_shutdown(stop.cancelled_owned()).await?;
+    let app = router(config.clickhouse.client(), &config.limits);
+    axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await?;
     Ok(())
 }
 
-pub fn router(clickhouse: clickhouse::Client) -> Router {
+pub fn router(clickhouse: clickhouse::Client, limits: &Limits) -> Router {
+    let api = Api {
+        clickhouse,
+        slots: Arc::new(Semaphore::new(limits.max_queries as usize)),
+        queue_timeout: Duration::from_millis(limits.queue_timeout_ms),
+        query_timeout: Duration::from_millis(limits.query_timeout_ms),
+    };
     Router::new()
         .route("/v1/rates", get(rates))
         .route("/v1/series", get(series))
@@ -75,7 +127,7 @@ pub fn router(clickhouse: clickhouse::Client) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
-        .with_state(clickhouse)
+        .with_state(api)
 }
 
 /// One row of `/v1/rates`.
@@ -141,7 +193,13 @@ fn parse(params: &HashMap<String, String>) -> Result<RatesRequest, BadParameter>
     let mut unknown: Vec<&String> = params.keys().filter(|k| !KNOWN.contains(&k.as_str())).collect();
     unknown.sort();
     if let Some(name) = unknown.first() {
-        return Err(BadParameter::new(name, format!("unknown parameter; use {}", KNOWN.join(", "))));
+        let name: String = name.chars().take(MAX_PARAMETER_LEN).collect();
+        return Err(BadParameter::new(&name, format!("unknown parameter; use {}", KNOWN.join(", "))));
+    }
+    for name in KNOWN {
+        if params.get(name).is_some_and(|v| v.len() > MAX_PARAMETER_LEN) {
+            return Err(BadParameter::new(name, format!("longer than {MAX_PARAMETER_LEN} bytes")));
+        }
     }
     let names = || METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
     let name =
@@ -158,6 +216,12 @@ fn parse(params: &HashMap<String, String>) -> Result<RatesRequest, BadParameter>
     let (from, to) = (day(params, "from")?, day(params, "to")?);
     if from > to {
         return Err(BadParameter::new("from", format!("{from} is after to ({to})")));
+    }
+    if (to - from).whole_days() >= MAX_RANGE_DAYS {
+        return Err(BadParameter::new(
+            "from",
+            format!("the range {from} to {to} is longer than ten years ({MAX_RANGE_DAYS} days)"),
+        ));
     }
     Ok(RatesRequest { metric, group, from, to })
 }
@@ -177,20 +241,60 @@ fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denom
     }
 }
 
-/// Validates the parameters and runs the catalog query `sql` builds for
-/// them: the request and its rows, or the 400/503 to answer.
-async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
-    clickhouse: &clickhouse::Client,
-    params: &HashMap<String, String>,
-    sql: impl Fn(&RatesRequest) -> String,
-) -> Result<(RatesRequest, Vec<T>), Response> {
-    let request = parse(params).map_err(IntoResponse::into_response)?;
-    let query = clickhouse.query(&sql(&request)).bind(request.from.to_string()).bind(request.to.to_string());
-    match query.fetch_all().await {
-        Ok(rows) => Ok((request, rows)),
-        Err(e) => {
-            tracing::warn!(error = %e, metric = request.metric.name, "rates query failed");
-            Err((StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": format!("ClickHouse: {e}") }))).into_response())
+/// 503 with `Retry-After`: the API is busy or ClickHouse is unavailable.
+fn unavailable(error: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string())],
+        Json(json!({ "error": error })),
+    )
+        .into_response()
+}
+
+impl Api {
+    /// A query slot, waiting at most the queue timeout for one.
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Response> {
+        match tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(unavailable(format!(
+                "busy: every ClickHouse query slot stayed taken for {} ms; retry later",
+                self.queue_timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Validates the parameters and runs the catalog query `sql` builds for
+    /// them within a query slot and the query timeout: the request and its
+    /// rows, or the 400/503 to answer.
+    async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
+        &self,
+        params: &HashMap<String, String>,
+        sql: impl Fn(&RatesRequest) -> String,
+    ) -> Result<(RatesRequest, Vec<T>), Response> {
+        let request = parse(params).map_err(IntoResponse::into_response)?;
+        let _slot = self.slot().await?;
+        let query = self
+            .clickhouse
+            .query(&sql(&request))
+            .bind(request.from.to_string())
+            .bind(request.to.to_string())
+            // ClickHouse stops the query itself; the client-side timeout below
+            // covers a server that does not answer at all.
+            .with_setting("max_execution_time", self.query_timeout.as_secs().max(1).to_string());
+        match tokio::time::timeout(self.query_timeout, query.fetch_all()).await {
+            Ok(Ok(rows)) => Ok((request, rows)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, metric = request.metric.name, "rates query failed");
+                Err(unavailable(format!("ClickHouse: {e}")))
+            }
+            Err(_) => {
+                tracing::warn!(
+                    metric = request.metric.name,
+                    timeout_ms = self.query_timeout.as_millis() as u64,
+                    "rates query timed out"
+                );
+                Err(unavailable(format!("the query took longer than {} ms", self.query_timeout.as_millis())))
+            }
         }
     }
 }
@@ -207,11 +311,8 @@ fn answer(request: &RatesRequest, rows: impl Serialize) -> Response {
     .into_response()
 }
 
-async fn rates(
-    State(clickhouse): State<clickhouse::Client>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let (request, sums) = match fetch::<Sums>(&clickhouse, &params, |r| r.metric.query(r.group)).await {
+async fn rates(State(api): State<Api>, Query(params): Query<HashMap<String, String>>) -> Response {
+    let (request, sums) = match api.fetch::<Sums>(&params, |r| r.metric.query(r.group)).await {
         Ok(answer) => answer,
         Err(response) => return response,
     };
@@ -231,11 +332,8 @@ struct DailySums {
 
 /// `/v1/series`: the parameters of `/v1/rates`, one row per day and group
 /// (days without data are absent). Feeds the dashboard's trend charts.
-async fn series(
-    State(clickhouse): State<clickhouse::Client>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let (request, sums) = match fetch::<DailySums>(&clickhouse, &params, |r| r.metric.daily_query(r.group)).await {
+async fn series(State(api): State<Api>, Query(params): Query<HashMap<String, String>>) -> Response {
+    let (request, sums) = match api.fetch::<DailySums>(&params, |r| r.metric.daily_query(r.group)).await {
         Ok(answer) => answer,
         Err(response) => return response,
     };
@@ -259,8 +357,8 @@ async fn metrics() -> Json<serde_json::Value> {
     Json(json!({ "metrics": METRICS }))
 }
 
-async fn healthz(State(clickhouse): State<clickhouse::Client>) -> Response {
-    match clickhouse.query("SELECT 1").execute().await {
+async fn healthz(State(api): State<Api>) -> Response {
+    match api.clickhouse.query("SELECT 1").execute().await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("ClickHouse unreachable: {e}\n")).into_response(),
     }
@@ -311,5 +409,50 @@ mod tests {
             error(&[("metric", "online_share"), ("groupby", "national")]),
             "groupby: unknown parameter; use metric, from, to, group_by"
         );
+        assert_eq!(
+            error(&[("metric", "online_share"), ("from", "2014-07-02"), ("to", "2024-07-02")]),
+            "from: the range 2014-07-02 to 2024-07-02 is longer than ten years (3653 days)"
+        );
+        assert_eq!(error(&[("metric", &"x".repeat(65))]), "metric: longer than 64 bytes");
+        assert_eq!(error(&[("metric", "online_share"), ("to", &"9".repeat(1000))]), "to: longer than 64 bytes");
+        assert!(error(&[(&"p".repeat(1000), "1")]).starts_with(&format!("{}: unknown parameter", "p".repeat(64))));
+    }
+
+    #[test]
+    fn ten_years_is_the_longest_range() {
+        let ok = parse(&params(&[("metric", "online_share"), ("from", "2014-07-03"), ("to", "2024-07-02")]));
+        assert!(ok.is_ok(), "3,653 days: 2014-07-03 to 2024-07-02 inclusive");
+    }
+
+    fn api(max_queries: usize, queue_timeout: Duration) -> Api {
+        Api {
+            clickhouse: clickhouse::Client::default(),
+            slots: Arc::new(Semaphore::new(max_queries)),
+            queue_timeout,
+            query_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_query_slots_gets_503_with_retry_after() {
+        let api = api(1, Duration::from_millis(50));
+        let Ok(held) = api.slot().await else { panic!("a free slot") };
+        let Err(refused) = api.slot().await else { panic!("no slot left") };
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+        drop(held);
+        assert!(api.slot().await.is_ok(), "a released slot serves the next request");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_gets_the_slot_released_within_the_queue_timeout() {
+        let api = api(1, Duration::from_secs(5));
+        let held = api.slots.clone().acquire_owned().await.unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(held);
+        });
+        assert!(api.slot().await.is_ok());
+        release.await.unwrap();
     }
 }

@@ -21,6 +21,36 @@ pub fn document() -> Value {
         "description": "A bad parameter; the message names it",
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
     });
+    let unavailable = json!({
+        "description": "Busy (every ClickHouse query slot taken for the queue timeout), the query ran past its timeout, or ClickHouse is unreachable; retry after `Retry-After` seconds",
+        "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    });
+    // The frame of /v1/rates and /v1/series answers (CONTRACT.md §6) around rows of `row`.
+    let answer = |row: Value| {
+        json!({
+            "type": "object",
+            "required": ["metric", "from", "to", "group_by", "rows"],
+            "properties": {
+                "metric": { "type": "string", "enum": metrics },
+                "from": { "type": "string", "format": "date" },
+                "to": { "type": "string", "format": "date" },
+                "group_by": { "type": "string", "enum": groupings },
+                "rows": { "type": "array", "items": row }
+            }
+        })
+    };
+    let max = crate::MAX_PARAMETER_LEN;
+    let parameters = json!([
+        { "name": "metric", "in": "query", "required": true, "schema": { "type": "string", "enum": metrics } },
+        { "name": "from", "in": "query", "required": false,
+          "description": format!("First day (inclusive); default today. A range covers at most {} days (ten years)", crate::MAX_RANGE_DAYS),
+          "schema": { "type": "string", "format": "date", "maxLength": max } },
+        { "name": "to", "in": "query", "required": false, "description": "Last day (inclusive); default today",
+          "schema": { "type": "string", "format": "date", "maxLength": max } },
+        { "name": "group_by", "in": "query", "required": false,
+          "schema": { "type": "string", "enum": groupings, "default": "national" } }
+    ]);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -32,21 +62,23 @@ pub fn document() -> Value {
             "/v1/rates": { "get": {
                 "summary": "One metric over a range of days, grouped",
                 "description": format!("Metrics:\n{}", described.join("\n")),
-                "parameters": [
-                    { "name": "metric", "in": "query", "required": true, "schema": { "type": "string", "enum": metrics } },
-                    { "name": "from", "in": "query", "required": false, "description": "First day (inclusive); default today",
-                      "schema": { "type": "string", "format": "date" } },
-                    { "name": "to", "in": "query", "required": false, "description": "Last day (inclusive); default today",
-                      "schema": { "type": "string", "format": "date" } },
-                    { "name": "group_by", "in": "query", "required": false,
-                      "schema": { "type": "string", "enum": groupings, "default": "national" } }
-                ],
+                "parameters": parameters,
                 "responses": {
                     "200": { "description": "Rows sorted by group",
                              "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Rates" } } } },
                     "400": error,
-                    "503": { "description": "ClickHouse is unreachable",
-                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                    "503": unavailable
+                }
+            } },
+            "/v1/series": { "get": {
+                "summary": "One metric per day over a range of days, grouped (the dashboard's trends)",
+                "description": "The parameters of /v1/rates; one row per day and group, days without data absent.",
+                "parameters": parameters,
+                "responses": {
+                    "200": { "description": "Rows by day, then group",
+                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Series" } } } },
+                    "400": error,
+                    "503": unavailable
                 }
             } },
             "/v1/metrics": { "get": {
@@ -63,17 +95,7 @@ pub fn document() -> Value {
             } }
         },
         "components": { "schemas": {
-            "Rates": {
-                "type": "object",
-                "required": ["metric", "from", "to", "group_by", "rows"],
-                "properties": {
-                    "metric": { "type": "string", "enum": metrics },
-                    "from": { "type": "string", "format": "date" },
-                    "to": { "type": "string", "format": "date" },
-                    "group_by": { "type": "string", "enum": groupings },
-                    "rows": { "type": "array", "items": { "$ref": "#/components/schemas/Row" } }
-                }
-            },
+            "Rates": answer(json!({ "$ref": "#/components/schemas/Row" })),
             "Row": {
                 "type": "object",
                 "required": ["group", "numerator", "denominator", "value"],
@@ -84,6 +106,10 @@ pub fn document() -> Value {
                     "value": { "type": ["number", "null"], "description": "numerator/denominator; null when the denominator is 0; the total for sum-only metrics" }
                 }
             },
+            "Series": answer(json!({ "allOf": [
+                { "$ref": "#/components/schemas/Row" },
+                { "type": "object", "required": ["day"], "properties": { "day": { "type": "string", "format": "date" } } }
+            ] })),
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } }
         } }
     })
@@ -103,5 +129,6 @@ mod tests {
             params[0]["schema"]["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert_eq!(metrics, METRICS.iter().map(|m| m.name).collect::<Vec<_>>());
         assert_eq!(params[3]["schema"]["enum"].as_array().unwrap().len(), GroupBy::ALL.len());
+        assert_eq!(doc["paths"]["/v1/series"]["get"]["parameters"], doc["paths"]["/v1/rates"]["get"]["parameters"]);
     }
 }

@@ -46,13 +46,15 @@ impl ClickHouseArgs {
 
 impl Default for ClickHouseArgs {
     fn default() -> Self {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            ch: ClickHouseArgs,
-        }
-        // Only defaults and environment variables: nothing to fail on.
-        Defaults::parse_from(["defaults"]).ch
+        flag_defaults()
     }
+}
+
+/// A group of flags (`clap::Args`) as given by their defaults and
+/// environment variables alone, as a service started with no flags has them.
+/// An environment variable with a bad value ends the process with clap's
+/// message, as it would at start.
+pub fn flag_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let matches = T::augment_args(clap::Command::new("defaults")).get_matches_from(["defaults"]);
+    T::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

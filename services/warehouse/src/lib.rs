@@ -7,7 +7,7 @@ mod errors;
 mod metrics;
 mod migrate;
 
-pub use config::ClickHouseArgs;
+pub use config::{ClickHouseArgs, flag_defaults};
 pub use errors::{Retry, classify};
 pub use metrics::{GroupBy, Kind, METRICS, Metric, Source, metric};
 pub use migrate::{Migration, ServerVersion, migrate, migrations};
