@@ -73,8 +73,9 @@ pub struct Config {
     #[arg(long, env = "DVC_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 45_000,
           value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
     pub session_timeout_ms: u64,
-    /// Extra librdkafka consumer settings, `key=value`, repeatable
-    /// (not `session.timeout.ms`: use --session-timeout-ms).
+    /// Extra librdkafka consumer settings, `key=value`, repeatable. Client
+    /// settings (TLS, SASL, client id, sockets) also reach the dead-letter
+    /// producer. Settings the exactly-once scheme fixes are refused.
     #[arg(long = "kafka-option", value_parser = parse_option)]
     pub kafka_options: Vec<(String, String)>,
 
@@ -83,12 +84,34 @@ pub struct Config {
     pub listen: SocketAddr,
 }
 
+/// librdkafka settings `--kafka-option` may not change, and why.
+pub const REFUSED_OPTIONS: [(&str, &str); 8] = [
+    ("enable.auto.commit", "offsets are committed only after their records are stored"),
+    ("enable.auto.offset.store", "offsets are committed only after their records are stored"),
+    (
+        "auto.offset.reset",
+        "a partition with nothing stored or committed is read from its beginning, so nothing is skipped",
+    ),
+    (
+        "partition.assignment.strategy",
+        "the rebalance handler is eager (round-robin): a cooperative assignor would break it",
+    ),
+    ("group.protocol", "the rebalance handler is written for the classic group protocol"),
+    ("session.timeout.ms", "use --session-timeout-ms: the stuck-join watchdog is measured in it"),
+    ("group.id", "use --group"),
+    ("bootstrap.servers", "use --brokers"),
+];
+
+/// Prefixes of the client settings (connection, security, identity) that
+/// apply to every client of the service, not only to the consumer.
+const CLIENT_OPTION_PREFIXES: [&str; 8] =
+    ["security.", "ssl.", "sasl.", "client.", "socket.", "broker.", "reconnect.", "api.version"];
+
 fn parse_option(s: &str) -> Result<(String, String), String> {
     let (key, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
     let key = key.trim();
-    if key == "session.timeout.ms" {
-        // The stuck-join watchdog must know the timeout the group uses.
-        return Err("set the session timeout with --session-timeout-ms".to_owned());
+    if let Some((_, why)) = REFUSED_OPTIONS.iter().find(|(refused, _)| *refused == key) {
+        return Err(format!("{key} cannot be set: {why}"));
     }
     Ok((key.to_owned(), value.trim().to_owned()))
 }
@@ -122,5 +145,50 @@ impl Config {
 
     pub fn session_timeout(&self) -> Duration {
         Duration::from_millis(self.session_timeout_ms)
+    }
+
+    /// The `--kafka-option` settings every client takes (the dead-letter
+    /// producer and the lag reader as well as the consumer).
+    pub fn client_options(&self) -> impl Iterator<Item = &(String, String)> {
+        self.kafka_options.iter().filter(|(key, _)| CLIENT_OPTION_PREFIXES.iter().any(|p| key.starts_with(p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(options: &[&str]) -> Result<Config, clap::Error> {
+        let args = options.iter().map(|o| format!("--kafka-option={o}"));
+        Config::try_parse_from(["dvc-ingest".to_owned()].into_iter().chain(args))
+    }
+
+    #[test]
+    fn settings_the_exactly_once_scheme_fixes_are_refused_with_the_reason() {
+        for (key, why) in REFUSED_OPTIONS {
+            let error = parse(&[&format!("{key}=x")]).expect_err(key).to_string();
+            assert!(error.contains(&format!("{key} cannot be set: {why}")), "{error}");
+        }
+        assert!(parse(&[" enable.auto.commit = true"]).is_err(), "spaces around the key change nothing");
+        assert!(parse(&["fetch.min.bytes"]).expect_err("no value").to_string().contains("is not key=value"));
+    }
+
+    #[test]
+    fn client_settings_reach_every_client_and_consumer_settings_only_the_consumer() {
+        let config = parse(&[
+            "security.protocol=SASL_SSL",
+            "sasl.mechanism=SCRAM-SHA-512",
+            "sasl.username=dvc",
+            "ssl.ca.location=/etc/ca.pem",
+            "client.id=ingest-1",
+            "fetch.min.bytes=1024",
+            "heartbeat.interval.ms=1000",
+        ])
+        .unwrap();
+        let common: Vec<&str> = config.client_options().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(common, ["security.protocol", "sasl.mechanism", "sasl.username", "ssl.ca.location", "client.id"]);
+        assert_eq!(config.kafka_options.len(), 7, "the consumer takes them all");
     }
 }

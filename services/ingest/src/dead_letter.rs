@@ -12,6 +12,7 @@ use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use crate::config::Config;
 use crate::metrics::{Metrics, TopicLabel};
 use crate::retry::Backoff;
 
@@ -33,14 +34,20 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    pub fn new(brokers: &str, topic: &str, metrics: Metrics, backoff: Backoff) -> anyhow::Result<DeadLetters> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    /// A producer to `config`'s dead-letter topic, with its client settings
+    /// (TLS, SASL, client id).
+    pub fn new(config: &Config, metrics: Metrics, backoff: Backoff) -> anyhow::Result<DeadLetters> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.brokers)
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000")
-            .create()?;
-        Ok(DeadLetters { producer, topic: topic.to_owned(), metrics, backoff })
+            .set("message.timeout.ms", "30000");
+        for (key, value) in config.client_options() {
+            client.set(key, value);
+        }
+        let producer: FutureProducer = client.create()?;
+        Ok(DeadLetters { producer, topic: config.dead_letter_topic.clone(), metrics, backoff })
     }
 
     /// Sends every record and waits for all acknowledgements, retrying

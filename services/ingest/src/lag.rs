@@ -29,7 +29,7 @@ pub fn records_behind(committed: Option<i64>, low: i64, high: i64) -> i64 {
 pub async fn watch(config: Config, metrics: Metrics, stop: CancellationToken) -> anyhow::Result<()> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.brokers).set("group.id", &config.group);
-    for (key, value) in &config.kafka_options {
+    for (key, value) in config.client_options() {
         client.set(key, value);
     }
     let consumer: Arc<BaseConsumer> = Arc::new(client.create()?);

@@ -92,7 +92,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         ready = writer.wait_ready(&tables) => ready?,
         () = stop.cancelled() => return Ok(()),
     }
-    let dead_letters = DeadLetters::new(&config.brokers, &config.dead_letter_topic, metrics.clone(), backoff)?;
+    let dead_letters = DeadLetters::new(&config, metrics.clone(), backoff)?;
     let lag = tokio::spawn(lag::watch(config.clone(), metrics.clone(), stop.clone()));
     let (commits, commit_reports) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
