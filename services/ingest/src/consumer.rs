@@ -32,7 +32,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::lag;
-use crate::membership;
+use crate::membership::AfterEmpty;
 use crate::partition::{self, CHUNK, Chunk, Record};
 use crate::{Commit, Shared};
 
@@ -164,28 +164,31 @@ impl IngestContext {
         let waited = membership.waited(now).unwrap_or_default();
         self.shared.metrics.unassigned_seconds.set(i64::try_from(waited.as_secs()).unwrap_or(i64::MAX));
         if membership.take_empty_to_check() {
-            match self.group_size(consumer) {
-                Ok((members, partitions)) if membership::idle_is_expected(members, partitions) => {
+            let group = self.group_size(consumer);
+            if let Err(e) = &group {
+                tracing::warn!(error = %e, "cannot describe the consumer group to check an empty assignment");
+            }
+            let group = group.ok();
+            let (members, partitions) = (group.map(|g| g.0), group.map(|g| g.1));
+            match membership.after_empty_assignment(group) {
+                AfterEmpty::Idle => {
                     tracing::info!(
-                        members,
-                        partitions,
+                        ?members,
+                        ?partitions,
                         "no partition for this instance: the group has more members than partitions"
                     );
-                    membership.assigned();
                     return false;
                 }
-                Ok((members, partitions)) => {
+                AfterEmpty::Rejoin => {
                     tracing::warn!(
-                        members,
-                        partitions,
-                        "the group gave this instance no partition although every member should have one \
-                         (a group coordinator fault); leaving the group and joining again as a new member"
+                        ?members,
+                        ?partitions,
+                        "the group gave this instance no partition although it should have one (a group coordinator \
+                         fault); leaving the group and joining again as a new member"
                     );
                     return true;
                 }
-                Err(e) => tracing::warn!(error = %e,
-                    "cannot describe the consumer group to check an empty assignment; \
-                     the instance joins again if it stays without partitions"),
+                AfterEmpty::Wait => {}
             }
         }
         let due = membership.rejoin_due(now);

@@ -13,6 +13,10 @@
 //! coordinator fault (tansu 0.6 completes a group with no assignments when
 //! its leader's session expires between a follower's join and sync), and the
 //! instance joins again without waiting. Idle by design, it is healthy.
+//! Where the coordinator cannot describe the group (tansu 0.6's SQLite store
+//! fails DescribeGroups), the first empty assignment of a wait is taken as a
+//! fault and the instance joins again once; later ones wait for the join
+//! patience, so an idle member does not set off rebalance after rebalance.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,6 +41,17 @@ pub fn join_patience(session_timeout: Duration, rejoins: u32) -> Duration {
 /// partition of the `partitions` it reads (round-robin assignment).
 pub fn idle_is_expected(members: usize, partitions: usize) -> bool {
     members > partitions
+}
+
+/// What an empty assignment calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterEmpty {
+    /// Idle by design: healthy, nothing to do.
+    Idle,
+    /// A coordinator fault: join again as a new member now.
+    Rejoin,
+    /// Unknown: keep waiting; the join patience decides.
+    Wait,
 }
 
 #[derive(Debug)]
@@ -101,6 +116,22 @@ impl Membership {
     /// True once after each empty assignment.
     pub fn take_empty_to_check(&self) -> bool {
         self.lock().as_mut().is_some_and(|w| std::mem::take(&mut w.empty_unchecked))
+    }
+
+    /// Judges an empty assignment by the group's size, `(members,
+    /// partitions)`, when the coordinator could tell it; an idle member by
+    /// design counts as assigned from then on.
+    pub fn after_empty_assignment(&self, group: Option<(usize, usize)>) -> AfterEmpty {
+        let verdict = match group {
+            Some((members, partitions)) if idle_is_expected(members, partitions) => AfterEmpty::Idle,
+            Some(_) => AfterEmpty::Rejoin,
+            None if self.lock().is_some_and(|w| w.rejoins == 0) => AfterEmpty::Rejoin,
+            None => AfterEmpty::Wait,
+        };
+        if verdict == AfterEmpty::Idle {
+            self.assigned();
+        }
+        verdict
     }
 
     /// The partitions were taken back: the instance waits for an assignment
@@ -192,6 +223,22 @@ mod tests {
         assert!(!idle_is_expected(12, 12));
         assert!(idle_is_expected(13, 12));
         assert!(!idle_is_expected(1, 1));
+    }
+
+    #[test]
+    fn an_empty_assignment_is_judged_by_the_group_size_or_else_by_the_rejoins_so_far() {
+        let t0 = Instant::now();
+        let m = Membership::new(SESSION);
+        m.subscribed(t0);
+        assert_eq!(m.after_empty_assignment(Some((13, 12))), AfterEmpty::Idle);
+        assert_eq!(m.problem(t0 + Duration::from_secs(500)), None, "idle by design is healthy");
+
+        m.waiting(t0);
+        assert_eq!(m.after_empty_assignment(Some((3, 12))), AfterEmpty::Rejoin);
+        assert_eq!(m.after_empty_assignment(None), AfterEmpty::Rejoin, "the group's size unknown: once");
+        m.rejoined(t0 + Duration::from_secs(1));
+        assert_eq!(m.after_empty_assignment(None), AfterEmpty::Wait, "then the join patience decides");
+        assert_eq!(m.after_empty_assignment(Some((2, 12))), AfterEmpty::Rejoin, "a known size still decides");
     }
 
     #[test]
