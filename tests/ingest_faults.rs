@@ -145,11 +145,6 @@ async fn clickhouse_down_for_20_seconds_loses_and_duplicates_nothing() {
     ingest.await.unwrap().expect("ingest stops cleanly");
 }
 
-/// A free loopback port for a service's `--listen`.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// librdkafka's mock cluster answers every JoinGroup with an error for as long
 /// as the test says: a join that never completes, whatever the reason. The
 /// instance reports it on `/healthz` once it has lasted twice the session
@@ -170,7 +165,7 @@ async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
     let joins_refused = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 6];
     cluster.request_errors(RDKafkaApiKey::JoinGroup, &joins_refused);
 
-    let port = free_port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let session = Duration::from_secs(3);
     let log = std::env::temp_dir().join(format!("dvc-e2e-{}.log", env.name));

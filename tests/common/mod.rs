@@ -29,6 +29,11 @@ pub fn brokers() -> String {
     std::env::var("DVC_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
+/// A free loopback port, for a server's or a service's `--listen`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A clock reading that, with the process id, tells runs apart in names.
 pub fn millis() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 1_000_000_000
@@ -50,6 +55,7 @@ impl TestEnv {
 
     /// The same, on another ClickHouse server.
     pub async fn on(name: &str, server: ClickHouseArgs) -> TestEnv {
+        require_stack(&server.url).await;
         let suffix = format!("{name}_{}_{}", std::process::id(), millis());
         let clickhouse = server.with_database(format!("e2e_{suffix}"));
         let topics = Stream::ALL.map(|s| format!("e2e.{suffix}.{}", s.name()));
@@ -143,6 +149,25 @@ impl TestEnv {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Stops the test with one line saying what to start when the broker or
+/// ClickHouse does not answer (a plain `cargo test` without the stack).
+async fn require_stack(clickhouse_url: &str) {
+    let kafka = brokers();
+    let first_broker = kafka.split(',').next().unwrap_or_default().trim().to_owned();
+    let broker_up = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&first_broker))
+        .await
+        .is_ok_and(|c| c.is_ok());
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("HTTP client");
+    let clickhouse_up =
+        client.get(format!("{clickhouse_url}/ping")).send().await.is_ok_and(|r| r.status().is_success());
+    assert!(
+        broker_up && clickhouse_up,
+        "no local stack (Kafka at {kafka}: {}, ClickHouse at {clickhouse_url}: {}): run `make up` first, or `make test`, which starts it",
+        if broker_up { "up" } else { "down" },
+        if clickhouse_up { "up" } else { "down" },
+    );
 }
 
 /// The rates API on a free port, reading through the read-only user of
