@@ -126,6 +126,11 @@ impl Config {
         }
     }
 
+    /// The topics read, one per stream.
+    pub fn topics(&self) -> Vec<String> {
+        Stream::ALL.iter().map(|s| self.topic(*s).to_owned()).collect()
+    }
+
     /// The stream a topic carries.
     pub fn stream_of(&self, topic: &str) -> Option<Stream> {
         Stream::ALL.into_iter().find(|s| self.topic(*s) == topic)

@@ -105,7 +105,7 @@ fn create(shared: Arc<Shared>, runtime: Handle, commits: Receiver<Commit>) -> an
     for (key, value) in &config.kafka_options {
         client.set(key, value);
     }
-    let topics: Vec<String> = Stream::ALL.iter().map(|s| config.topic(*s).to_owned()).collect();
+    let topics = config.topics();
     let context = IngestContext {
         shared: shared.clone(),
         runtime,
@@ -341,10 +341,7 @@ impl IngestContext {
             };
             let topic: Arc<str> = Arc::from(topic);
             for partition in partitions {
-                let committed = committed.find_partition(&topic, partition).and_then(|e| match e.offset() {
-                    Offset::Offset(n) => Some(n),
-                    _ => None,
-                });
+                let committed = lag::committed_offset(&committed, &topic, partition);
                 let after_stored = u32::try_from(partition)
                     .ok()
                     .and_then(|p| stored.get(&p))

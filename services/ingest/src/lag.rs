@@ -33,7 +33,7 @@ pub async fn watch(config: Config, metrics: Metrics, stop: CancellationToken) ->
         client.set(key, value);
     }
     let consumer: Arc<BaseConsumer> = Arc::new(client.create()?);
-    let topics: Vec<String> = dvc_events::Stream::ALL.iter().map(|s| config.topic(*s).to_owned()).collect();
+    let topics = config.topics();
     loop {
         let (consumer, topics, metrics) = (consumer.clone(), topics.clone(), metrics.clone());
         let measured = tokio::task::spawn_blocking(move || measure(&consumer, &topics, &metrics)).await?;
@@ -64,16 +64,21 @@ pub fn partitions_of<C: ConsumerContext, K: Consumer<C>>(
     Ok(partitions)
 }
 
+/// The offset committed for `topic`/`partition` in `committed`, if any.
+pub fn committed_offset(committed: &TopicPartitionList, topic: &str, partition: i32) -> Option<i64> {
+    committed.find_partition(topic, partition).and_then(|e| match e.offset() {
+        Offset::Offset(n) => Some(n),
+        _ => None,
+    })
+}
+
 fn measure(consumer: &BaseConsumer, topics: &[String], metrics: &Metrics) -> KafkaResult<()> {
     let partitions = partitions_of(consumer, topics)?;
     let committed = consumer.committed_offsets(partitions.clone(), BROKER_TIMEOUT)?;
     for element in partitions.elements() {
         let (topic, partition) = (element.topic(), element.partition());
         let (low, high) = consumer.fetch_watermarks(topic, partition, BROKER_TIMEOUT)?;
-        let committed = committed.find_partition(topic, partition).and_then(|e| match e.offset() {
-            Offset::Offset(n) => Some(n),
-            _ => None,
-        });
+        let committed = committed_offset(&committed, topic, partition);
         let Ok(partition) = u32::try_from(partition) else { continue };
         let label = PartitionLabel { topic: topic.to_owned(), partition };
         metrics.lag.get_or_create(&label).set(records_behind(committed, low, high));
