@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The rates API's queries on ClickHouse 18.16 and on current ClickHouse, side
 by side, over the same data: the raw events query-bench loaded into the local
-stack (database bench_query, 10 M dossiers) are copied into current
-ClickHouse in-process (chDB 26.x, under .local/chdb-bench; kept for the next
-run), whose materialized views rebuild the state tables as the server's did.
-Then every query of `dvc-rates-api --print-queries` runs on both for the
-30-day range, and each metric's national query for its last day alone.
+stack (database bench_query, 10 M dossiers over 12 months) are copied into
+current ClickHouse in-process (chDB 26.x, under .local/chdb-bench; kept for
+the next run), whose materialized views rebuild the state tables as the
+server's did; the server's touches and rate rollup (what dvc-rollup wrote)
+are copied as they are. Then every query of `dvc-rates-api --print-queries`
+(the exact view, rate_days) runs on both for the 30-day range, and each
+metric's national query for its last day alone.
 Writes bench/results/query-modern.json.
 
 Run `target/release/query-bench` (or `make bench`) first; `make bench-modern`
@@ -25,7 +27,10 @@ sys.path.insert(0, str(ROOT / "tests" / "python"))
 from sample_db import CLICKHOUSE, bind, migrations, post, rates_queries  # noqa: E402  (the tests' ClickHouse helpers)
 
 RAW_TABLES = ("dossier_events", "payment_events", "feedback_events")
-STATE_TABLES = ("dossier_state", "payment_state", "rating_state")
+STATE_TABLES = ("dossier_state_v2", "payment_state_v2", "rating_state_v2")
+# Written by dvc-rollup on the server: copied as they are (the views' touches
+# made by the copy itself are replaced by the server's).
+ROLLUP_TABLES = ("touches", "rate_rollup")
 
 
 class Server:
@@ -90,7 +95,11 @@ def load(server, modern):
         print(f"query_modern: copying {counts[table]} rows of {table}", file=sys.stderr)
         modern.query(f"INSERT INTO {table} SELECT * FROM url('{server.export_url(table)}', TabSeparated, "
                      f"'{server.structure(table)}')")
-    for table in STATE_TABLES:
+    for table in ROLLUP_TABLES:
+        modern.query(f"TRUNCATE TABLE {table}")
+        modern.query(f"INSERT INTO {table} SELECT * FROM url('{server.export_url(table)}', TabSeparated, "
+                     f"'{server.structure(table)}')")
+    for table in STATE_TABLES + ROLLUP_TABLES:
         modern.query(f"OPTIMIZE TABLE {table} FINAL")
     return time.monotonic() - started
 
@@ -106,7 +115,7 @@ def main():
     args = parser.parse_args()
 
     server = Server(args.clickhouse_url, args.bench_database)
-    if int(server.query("SELECT count() FROM system.tables WHERE database = '{}' AND name = 'dossier_state'"
+    if int(server.query("SELECT count() FROM system.tables WHERE database = '{}' AND name = 'rate_rollup'"
                         .format(args.bench_database))) == 0:
         sys.exit(f"query_modern: no {args.bench_database} on {args.clickhouse_url}; run target/release/query-bench first")
     modern = Modern(args.chdb_path)
@@ -141,7 +150,7 @@ def main():
     result = {
         "benchmark": "the rates API's SQL (dvc-rates-api --print-queries) on ClickHouse 18.16 and current ClickHouse",
         "database": args.bench_database,
-        "dossiers_stored": int(server.query("SELECT uniqExact(dossier_id) FROM dossier_state")),
+        "dossiers_stored": int(server.query("SELECT uniqExact(dossier_id) FROM dossier_state_v2")),
         "from": args.first,
         "to": args.last,
         "load_seconds": load_seconds,

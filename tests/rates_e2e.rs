@@ -154,11 +154,11 @@ async fn an_insert_retried_after_its_view_failed_changes_no_figure() {
     let dossiers: Vec<DossierRow> = rows(&read("dossier-events.jsonl"), &hasher);
     let (failed_block, rest) = dossiers.split_at(500);
 
-    client.query("DETACH TABLE dossier_state_mv").execute().await.unwrap();
+    client.query("DETACH TABLE dossier_state_v2_mv").execute().await.unwrap();
     insert(&client, failed_block).await; // the raw table took it; the view did not
     assert_eq!(env.count("SELECT count() FROM dossier_events").await, 500);
-    assert_eq!(env.count("SELECT count() FROM dossier_state").await, 0, "the view saw nothing");
-    client.query("ATTACH TABLE dossier_state_mv").execute().await.unwrap();
+    assert_eq!(env.count("SELECT count() FROM dossier_state_v2").await, 0, "the view saw nothing");
+    client.query("ATTACH TABLE dossier_state_v2_mv").execute().await.unwrap();
     insert(&client, failed_block).await; // the retry: raw twice, states once
     insert(&client, rest).await;
     insert::<PaymentRow>(&client, &rows(&read("payment-events.jsonl"), &hasher)).await;

@@ -73,6 +73,21 @@ impl Run {
             .context("starting dvc-ingest (run `cargo build --release --workspace --bins`)")
     }
 
+    /// `dvc-rollup` on this run's database (as the stack runs it beside
+    /// ingest).
+    pub fn spawn_rollup(&self, bin_dir: &Path) -> Result<Child> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Command::new(bin_dir.join("dvc-rollup"))
+            .args([
+                format!("--listen=127.0.0.1:{port}"),
+                format!("--clickhouse-url={}", self.clickhouse.url),
+                format!("--clickhouse-database={}", self.clickhouse.database),
+            ])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .context("starting dvc-rollup (run `cargo build --release --workspace --bins`)")
+    }
+
     pub async fn drop_database(&self) {
         let sql = format!("DROP DATABASE IF EXISTS {}", self.clickhouse.database);
         let _ = self.clickhouse.server_client().query(&sql).execute().await;

@@ -3,6 +3,7 @@
 #   tansu (Kafka API)  127.0.0.1:9092   SQLite storage under .local/tansu
 #   ClickHouse         127.0.0.1:8123 (HTTP), 127.0.0.1:9000 (native), data under .local/clickhouse
 #   dvc-ingest         metrics on 127.0.0.1:9464
+#   dvc-rollup         metrics on 127.0.0.1:9465
 #   dvc-rates-api      127.0.0.1:8080
 # Usage: stack.sh up | down | clean | status
 # `up` is idempotent and returns once every part answers; `down` stops only
@@ -99,13 +100,16 @@ up() {
     "$BIN/dvc-migrate"
     DVC_APPLICANT_KEY_FILE="$(local_key)" start ingest "$BIN/dvc-ingest"
     wait_for dvc-ingest 30 port_open 9464
+    start rollup "$BIN/dvc-rollup"
+    wait_for dvc-rollup 30 port_open 9465
     DVC_CLICKHOUSE_USER=dvc_reader start rates-api "$BIN/dvc-rates-api"
     wait_for dvc-rates-api 30 port_open 8080
-    log "up: Kafka 127.0.0.1:9092, ClickHouse 127.0.0.1:8123 (database $DVC_CLICKHOUSE_DATABASE), ingest metrics http://127.0.0.1:9464/metrics, rates API http://127.0.0.1:8080/v1/rates"
+    log "up: Kafka 127.0.0.1:9092, ClickHouse 127.0.0.1:8123 (database $DVC_CLICKHOUSE_DATABASE), ingest metrics http://127.0.0.1:9464/metrics, rollup metrics http://127.0.0.1:9465/metrics, rates API http://127.0.0.1:8080/v1/rates"
 }
 
 down() {
     stop rates-api
+    stop rollup
     stop ingest
     stop tansu
     stop clickhouse
@@ -115,6 +119,6 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     clean) down; rm -rf "$LOCAL"; log "removed $LOCAL" ;;
-    status) for s in clickhouse tansu ingest rates-api; do running "$s" && echo "$s: running" || echo "$s: stopped"; done ;;
+    status) for s in clickhouse tansu ingest rollup rates-api; do running "$s" && echo "$s: running" || echo "$s: stopped"; done ;;
     *) echo "usage: $0 up|down|clean|status" >&2; exit 2 ;;
 esac

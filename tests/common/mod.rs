@@ -356,3 +356,43 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Runs dvc-rollup's batches in this process until every touch made before
+/// this call is in the rollup and the daily views read them from it.
+pub async fn roll_up(env: &TestEnv) {
+    let db = env.client();
+    let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await.expect("server clock");
+    let start = Instant::now();
+    loop {
+        let step = dvc_rollup::step(&db, 50_000).await.expect("a rollup batch");
+        let progress = dvc_rollup::progress(&db).await.expect("progress").expect("a batch was written");
+        if progress.pending > now {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "the rollup did not catch up: {progress:?}");
+        if step == dvc_rollup::Step::CaughtUp {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Inserts `traffic` straight into the raw tables as ingest would write it
+/// (the rows ingest makes, Kafka coordinates from `next_offset` on).
+pub async fn insert_traffic(env: &TestEnv, traffic: &dvc_portal_sim::lifecycle::Traffic, next_offset: &mut u64) {
+    use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
+    async fn insert<T: RawRow, E: serde::Serialize>(env: &TestEnv, events: &[E], next_offset: &mut u64) {
+        let hasher = dvc_ingest::privacy::ApplicantHasher::new(TEST_KEY.as_bytes()).expect("test key");
+        let mut insert = env.client().insert::<T>(T::TABLE).await.expect("insert");
+        for e in events {
+            let at = Coordinates { topic: "direct".into(), partition: 0, offset: *next_offset };
+            *next_offset += 1;
+            let mut row = T::from_record(&serde_json::to_vec(e).expect("JSON"), &at, &hasher).expect("valid event");
+            row.set_ingested_at(1_720_000_000);
+            insert.write(&row).await.expect("row written");
+        }
+        insert.end().await.expect("insert ends");
+    }
+    insert::<DossierRow, _>(env, &traffic.dossiers, next_offset).await;
+    insert::<PaymentRow, _>(env, &traffic.payments, next_offset).await;
+    insert::<FeedbackRow, _>(env, &traffic.ratings, next_offset).await;
+}

@@ -48,8 +48,11 @@ def rates_queries():
 
 
 def bind(sql, first, last):
-    """A rates query with its two `?` (the first and last day) filled in."""
-    return sql.replace("?", f"'{first}'", 1).replace("?", f"'{last}'", 1)
+    """A rates query with its `?` filled in: pairs of the first and last day."""
+    parts = sql.split("?")
+    assert len(parts) % 2 == 1, sql
+    days = [f"'{first}'", f"'{last}'"] * (len(parts) // 2)
+    return "".join(p + d for p, d in zip(parts, days + [""]))
 
 
 def post(url, database, sql, body=None, **settings):

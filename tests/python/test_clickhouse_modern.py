@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import subprocess
+import time
 
 import chdb
 from chdb import session
@@ -56,5 +57,33 @@ def test_migrations_apply_in_order_on_current_clickhouse(tmp_path):
         assert facts == '"2024-07-01",1,1,1'
         for view in ("payment_facts", "rating_facts"):
             assert s.query(f"SELECT count() FROM dvc.{view}", "CSV").data().strip() == "0"
+
+        def daily():
+            return s.query("SELECT day, agency_code, dossiers, full_online, digitized FROM dvc.dossier_daily", "CSV").data().strip()
+
+        # Nothing rolled up yet: the daily views count the touched dossier from its states.
+        assert daily() == '"2024-07-01","a",1,1,0'
+        # What dvc-rollup writes for it: its rollup share, its published row and
+        # a progress past its touch. The views then read the rollup alone.
+        measures = "dossier, full_online, online"
+        s.query(f"INSERT INTO dvc.rate_rollup (kind, id, batch, day, authority_code, agency_code, procedure_code, published, {measures})"
+                " VALUES ('rollup', '', 0, '2024-07-01', 'H29', 'a', '1.000001', 0, 1, 1, 1),"
+                " ('dossier', 'd1', 1, '2024-07-01', 'H29', 'a', '1.000001', 1, 1, 1, 1)")
+        s.query("INSERT INTO dvc.rate_rollup (kind, id, batch, day, published) SELECT 'progress',"
+                " concat('{\"from\":0,\"to\":1,\"cursor\":null,\"pending\":', toString(toUInt32(now()) + 1), '}'),"
+                " 1, toDate('1970-01-01'), 1")
+        time.sleep(1.1)
+        assert s.query("SELECT count() FROM dvc.rollup_pending", "CSV").data().strip() == "0"
+        assert daily() == '"2024-07-01","a",1,1,0'
+        # A later event (touched after that progress) moves the dossier to
+        # another agency and marks it digitized: the views take its rollup row
+        # out and count its states.
+        time.sleep(1.1)
+        s.query(
+            "INSERT INTO dvc.dossier_events (kafka_topic, kafka_partition, kafka_offset, ingested_at, event_id, dossier_id,"
+            " status, occurred_at, procedure_code, agency_code, authority_code, service_level, channel, digitized, extra)"
+            " VALUES ('t', 0, 2, now(), 'e2', 'd1', 4, '2024-07-02 01:00:00', '1.000001', 'b', 'H29', 'full_online', 'online', 1, '')"
+        )
+        assert daily() == '"2024-07-01","b",1,1,1'
     finally:
         s.close()

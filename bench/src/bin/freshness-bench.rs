@@ -41,6 +41,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let run = Run::create("fresh", &args.stack.brokers, 4, &args.stack.clickhouse).await?;
     let mut ingest = run.spawn_ingest(&args.stack.bin_dir, &args.stack.brokers)?;
+    let mut rollup = run.spawn_rollup(&args.stack.bin_dir)?;
     let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &run.clickhouse)?;
     tokio::time::sleep(Duration::from_secs(3)).await; // group join, API bind
 
@@ -155,8 +156,10 @@ async fn main() -> Result<()> {
     });
     Command::new("kill").args(["-TERM", &ingest.id().to_string()]).status()?;
     ingest.wait()?;
-    api.kill()?;
-    api.wait()?;
+    for child in [&mut api, &mut rollup] {
+        child.kill()?;
+        child.wait()?;
+    }
     run.drop_database().await;
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;

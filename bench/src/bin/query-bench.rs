@@ -1,16 +1,20 @@
-//! Query latency of `GET /v1/rates` for a 30-day range over ≥ 10 million
-//! dossiers. The portal simulator's model generates the dossiers (whole lives
-//! on the office-hours curve, 85 authorities) and the ingest's own row code
-//! turns each event into its raw row (decode, keyed hash, Kafka coordinates),
-//! which is inserted straight into ClickHouse in large blocks: the broker
-//! would take an hour for 70 million events, and what is measured here is the
-//! query, not the ingest (see ingest-bench). The materialized views fill the
-//! rate-state tables as in production. Then `dvc-rates-api` answers every
-//! metric × grouping for the 30 days, `--repeat` times each, after one
-//! warm-up request. The database is kept for the next run (loading is skipped
-//! when it already holds the dossiers) unless `--drop`.
-//! Writes bench/results/query.json.
+//! The rates at national scale (`bench/results/query.json`). The portal
+//! simulator's model generates ≥ 10 million dossiers spread over 12 months
+//! (whole lives on the office-hours curve, 85 authorities) and the ingest's
+//! own row code turns each event into its raw row (decode, keyed hash, Kafka
+//! coordinates), inserted straight into ClickHouse in large blocks: the
+//! broker would take an hour for 70 million events, and what is measured
+//! here is the query, not the ingest (see ingest-bench). The materialized
+//! views fill the states and touches as in production; dvc-rollup's batches
+//! then roll everything up (timed: the backfill). Then `dvc-rates-api` (its
+//! own process, default settings) answers every metric × grouping for the
+//! last day, 30 days and 365 days, `/v1/series` for 30 days, and 64
+//! concurrent dashboard clients for 60 s; the daily sums are compared with
+//! the per-dossier facts views; the one-day query is timed again over a
+//! smaller history at the same daily volume. Databases are kept for the next
+//! run (loading and rolling up are skipped when done) unless `--drop`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,32 +28,41 @@ use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow}
 use dvc_portal_sim::lifecycle::{Portal, Traffic};
 use dvc_portal_sim::synthetic::json;
 use dvc_portal_sim::timeline::diurnal;
-use dvc_warehouse::{ClickHouseArgs, METRICS};
+use dvc_warehouse::{ClickHouseArgs, GroupBy, METRICS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use time::macros::datetime;
-use time::{Duration as Span, OffsetDateTime};
+use time::{Date, Duration as Span, OffsetDateTime};
 use tokio::sync::mpsc;
 
 #[derive(Parser)]
 struct Args {
-    /// Dossiers to generate.
+    /// Dossiers of the main history.
     #[arg(long, default_value_t = 10_000_000)]
     dossiers: u64,
-    /// Days they are submitted over (the queried range).
-    #[arg(long, default_value_t = 30)]
+    /// Days they are submitted over, ending on the last day (2024-06-30).
+    #[arg(long, default_value_t = 365)]
     days: i64,
+    /// Smaller histories (dossiers, at the main history's daily volume)
+    /// over which the one-day query is timed again, each its own database.
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    history: Vec<u64>,
     /// Generator threads (each its own seeded portal and Kafka partition).
     #[arg(long, default_value_t = 2)]
     threads: u64,
-    /// Timed requests per metric × grouping.
-    #[arg(long, default_value_t = 1)]
+    /// Timed requests per metric × grouping and range.
+    #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// Database to load (kept for the next run).
+    /// Concurrent dashboard clients, and for how long (s).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    #[arg(long, default_value_t = 60)]
+    client_seconds: u64,
+    /// Database of the main history (kept for the next run).
     #[arg(long, default_value = "bench_query")]
     bench_database: String,
-    /// Drop the database afterwards.
+    /// Drop the databases afterwards.
     #[arg(long)]
     drop: bool,
     #[command(flatten)]
@@ -58,10 +71,10 @@ struct Args {
     out: PathBuf,
 }
 
-const START: OffsetDateTime = datetime!(2024-06-01 00:00 +7);
+/// The last day of every history (Vietnam's calendar): "today" here.
+const LAST_DAY: OffsetDateTime = datetime!(2024-06-30 00:00 +7);
 /// Events per insert block and table, roughly.
 const BLOCK: usize = 500_000;
-
 /// Rows of the three raw tables, one insert block each.
 #[derive(Default)]
 struct Block {
@@ -74,6 +87,7 @@ struct Block {
 #[derive(Clone, Copy)]
 struct Plan {
     dossiers: u64,
+    start: OffsetDateTime,
     days: i64,
     threads: u64,
 }
@@ -82,8 +96,9 @@ struct Plan {
 fn generate(plan: Plan, thread: u64, blocks: mpsc::Sender<Block>) -> Result<()> {
     let hasher = ApplicantHasher::new(b"bench-key-0123456789abcdef")?;
     let mut portal = Portal::new(1000 + thread, 85);
+    let start = plan.start;
     let mut rng = StdRng::seed_from_u64(thread);
-    let peak = (0..24).map(|h| diurnal(START + Span::hours(h))).fold(0.0, f64::max);
+    let peak = (0..24).map(|h| diurnal(start + Span::hours(h))).fold(0.0, f64::max);
     let mut coordinates = [topics::DOSSIER, topics::PAYMENT, topics::FEEDBACK].map(|topic| Coordinates {
         topic: Arc::from(topic),
         partition: thread as u32,
@@ -95,7 +110,7 @@ fn generate(plan: Plan, thread: u64, blocks: mpsc::Sender<Block>) -> Result<()> 
     for _ in 0..mine {
         // Submission times on the office-hours curve, by rejection.
         let submitted = loop {
-            let t = START + Span::seconds(rng.random_range(0..plan.days * 86_400));
+            let t = start + Span::seconds(rng.random_range(0..plan.days * 86_400));
             if rng.random_bool(diurnal(t) / peak) {
                 break t;
             }
@@ -161,7 +176,7 @@ async fn load(plan: Plan, clickhouse: &ClickHouseArgs) -> Result<f64> {
 
 /// Distinct dossiers stored so far.
 async fn stored_dossiers(clickhouse: &ClickHouseArgs) -> Result<u64> {
-    Ok(clickhouse.client().query("SELECT uniqExact(dossier_id) FROM dossier_state").fetch_one::<u64>().await?)
+    Ok(clickhouse.client().query("SELECT uniqExact(dossier_id) FROM dossier_state_v2").fetch_one::<u64>().await?)
 }
 
 /// Waits (up to 10 minutes) until ClickHouse has no merges running in the
@@ -177,24 +192,217 @@ async fn settle(clickhouse: &ClickHouseArgs) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
+/// dvc-rollup's batches (the service's own code, in this process) until
+/// every touch is rolled up; seconds taken.
+async fn roll_up(clickhouse: &ClickHouseArgs) -> Result<f64> {
+    let started = Instant::now();
+    let db = clickhouse.client();
+    let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await?;
+    let mut batches = 0u64;
+    loop {
+        let step = dvc_rollup::step(&db, 200_000).await?;
+        let progress = dvc_rollup::progress(&db).await?.context("a batch was written")?;
+        if progress.pending > now {
+            break;
+        }
+        batches += 1;
+        if batches.is_multiple_of(10) {
+            eprintln!("query-bench: {batches} rollup batches, {:.0} s", started.elapsed().as_secs_f64());
+        }
+        if step == dvc_rollup::Step::CaughtUp {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// A history in its own database, loaded and rolled up if not yet.
+struct History {
+    clickhouse: ClickHouseArgs,
+    dossiers: u64,
+    load_seconds: Option<f64>,
+    rollup_seconds: f64,
+}
+
+async fn prepare(stack: &StackArgs, database: &str, plan: Plan) -> Result<History> {
+    let clickhouse = stack.clickhouse.with_database(database);
+    dvc_warehouse::migrate(&clickhouse.server_client(), &clickhouse.database).await?;
+    let stored = stored_dossiers(&clickhouse).await?;
+    let load_seconds = if stored >= plan.dossiers {
+        eprintln!("query-bench: {database} already holds {stored} dossiers; not loading");
+        None
+    } else {
+        ensure!(stored == 0, "{database} holds {stored} dossiers, fewer than asked: drop it first");
+        Some(load(plan, &clickhouse).await?)
+    };
+    settle(&clickhouse).await?;
+    let rollup_seconds = roll_up(&clickhouse).await?;
+    settle(&clickhouse).await?;
+    Ok(History { dossiers: stored_dossiers(&clickhouse).await?, clickhouse, load_seconds, rollup_seconds })
+}
+
+/// Latencies (ms, sorted) of `urls`, one request at a time, each `repeat` times.
+async fn time_requests(client: &reqwest::Client, urls: &[String], repeat: usize) -> Result<Vec<f64>> {
+    let mut latencies = Vec::new();
+    for _ in 0..repeat {
+        for url in urls {
+            let started = Instant::now();
+            client.get(url).send().await?.error_for_status().with_context(|| url.clone())?.bytes().await?;
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// Every metric × grouping of `endpoint` over `from..=to`.
+fn urls(base: &str, endpoint: &str, from: Date, to: Date) -> Vec<String> {
+    METRICS
+        .iter()
+        .flat_map(|m| {
+            GroupBy::ALL
+                .map(|g| format!("{base}/v1/{endpoint}?metric={}&from={from}&to={to}&group_by={}", m.name, g.as_str()))
+        })
+        .collect()
+}
+
+/// `clients` dashboards asking, back to back for `seconds`, for a random
+/// metric and grouping: today's rates, then the 30-day series. (latencies
+/// sorted, errors).
+async fn dashboards(base: &str, clients: usize, seconds: u64, today: Date) -> Result<(Vec<f64>, u64)> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let today_urls = Arc::new(urls(base, "rates", today, today));
+    let series_urls = Arc::new(urls(base, "series", today - Span::days(29), today));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let (client, today_urls, series_urls) = (client.clone(), today_urls.clone(), series_urls.clone());
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(i as u64);
+                let (mut latencies, mut errors) = (Vec::new(), 0u64);
+                while Instant::now() < until {
+                    for list in [&today_urls, &series_urls] {
+                        let url = &list[rng.random_range(0..list.len())];
+                        let started = Instant::now();
+                        let ok = match client.get(url).send().await {
+                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                            Err(_) => false,
+                        };
+                        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+                        errors += u64::from(!ok);
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_by(f64::total_cmp);
+    Ok((all, errors))
+}
+
+/// The daily sums of the per-dossier facts views (how the rates were computed
+/// before the rollup) and of `rate_days`, each as (rows, order-free hash),
+/// per family: equal when every figure of every range and grouping is.
+async fn same_answers(clickhouse: &ClickHouseArgs) -> Result<bool> {
+    let keys = "day, authority_code, agency_code, procedure_code";
+    let families: [(&str, &str, &str, &str); 3] = [
+        (
+            "sum(dossier), sum(full_online), sum(online), sum(closed_with_due), sum(closed_on_time), sum(digitized), \
+             sum(resolved), sum(resolved_result_digitized), sum(vneid_verified), sum(with_fee), sum(with_fee_paid_online)",
+            "dossier_facts",
+            "sum(dossiers), sum(full_online), sum(online), sum(closed_with_due), sum(closed_on_time), sum(digitized), \
+             sum(resolved), sum(resolved_result_digitized), sum(vneid_verified), sum(with_fee), sum(with_fee_paid_online)",
+            "method = '' GROUP BY day, authority_code, agency_code, procedure_code HAVING sum(dossiers) > 0",
+        ),
+        (
+            "toString(method), count(), sum(paid_online), sum(paid_online_vnd)",
+            "payment_facts WHERE succeeded = 1",
+            "method, sum(succeeded), sum(paid_online), sum(paid_online_vnd)",
+            "method != '' GROUP BY day, authority_code, agency_code, procedure_code, method HAVING sum(succeeded) > 0",
+        ),
+        (
+            "sum(rated), sum(satisfied), sum(neutral), sum(unsatisfied)",
+            "rating_facts",
+            "sum(ratings), sum(satisfied), sum(neutral), sum(unsatisfied)",
+            "method = '' GROUP BY day, authority_code, agency_code, procedure_code HAVING sum(ratings) > 0",
+        ),
+    ];
+    // The facts views merge every state at once: more memory than the
+    // server's default per query, spilled to disk past 6 GB.
+    let db = clickhouse
+        .client()
+        .with_setting("max_execution_time", "1800")
+        .with_setting("max_memory_usage", "20000000000")
+        .with_setting("max_bytes_before_external_group_by", "6000000000");
+    let mut same = true;
+    for (facts_sums, facts_from, days_sums, days_rest) in families {
+        let hash = |cols: &str| {
+            let n = cols.split(", ").count();
+            let cast: Vec<String> = (0..n).map(|i| format!("toString(c{i})")).collect();
+            let named: Vec<String> = cols.split(", ").enumerate().map(|(i, c)| format!("{c} AS c{i}")).collect();
+            (named.join(", "), cast.join(", "))
+        };
+        let (facts_named, facts_cast) = hash(facts_sums);
+        let (days_named, days_cast) = hash(days_sums);
+        let facts_group = if facts_from.starts_with("payment") { format!("{keys}, method") } else { keys.to_owned() };
+        let facts_sql = format!(
+            "SELECT count(), sum(cityHash64(toString(day), authority_code, agency_code, procedure_code, {facts_cast})) \
+             FROM (SELECT {keys}, {facts_named} FROM {facts_from} GROUP BY {facts_group})"
+        );
+        let days_sql = format!(
+            "SELECT count(), sum(cityHash64(toString(day), authority_code, agency_code, procedure_code, {days_cast})) \
+             FROM (SELECT {keys}, {days_named} FROM rate_days WHERE {days_rest})"
+        );
+        let facts: (u64, u64) = db.query(&facts_sql).fetch_one().await.with_context(|| facts_sql.clone())?;
+        let days: (u64, u64) = db.query(&days_sql).fetch_one().await.with_context(|| days_sql.clone())?;
+        eprintln!("query-bench: {facts_from}: facts views {facts:?}, rollup {days:?}");
+        same &= facts == days;
+    }
+    Ok(same)
+}
+
+/// Bytes on disk per dossier, by table family.
+async fn bytes_per_dossier(history: &History) -> Result<serde_json::Value> {
+    let families = [
+        ("raw_events", "('dossier_events', 'payment_events', 'feedback_events')"),
+        ("states", "('dossier_state_v2', 'payment_state_v2', 'rating_state_v2', 'payment_dossiers')"),
+        ("touches", "('touches')"),
+        ("rollup", "('rate_rollup')"),
+    ];
+    let mut out = serde_json::Map::new();
+    let mut total = 0.0;
+    for (name, tables) in families {
+        let sql = format!(
+            "SELECT sum(bytes) FROM system.parts WHERE active AND database = '{}' AND table IN {tables}",
+            history.clickhouse.database
+        );
+        let bytes: u64 = history.clickhouse.server_client().query(&sql).fetch_one().await?;
+        let per = bytes as f64 / history.dossiers.max(1) as f64;
+        total += per;
+        out.insert(name.to_owned(), json!((per * 10.0).round() / 10.0));
+    }
+    out.insert("total".to_owned(), json!((total * 10.0).round() / 10.0));
+    Ok(out.into())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.threads > 0 && args.days > 0, "--threads and --days must be positive");
-    let plan = Plan { dossiers: args.dossiers, days: args.days, threads: args.threads };
-    let clickhouse = args.stack.clickhouse.with_database(args.bench_database.clone());
-    dvc_warehouse::migrate(&clickhouse.server_client(), &clickhouse.database).await?;
-    let stored = stored_dossiers(&clickhouse).await?;
-    let load_seconds = if stored >= args.dossiers {
-        eprintln!("query-bench: {} already holds {stored} dossiers; not loading", clickhouse.database);
-        None
-    } else {
-        ensure!(stored == 0, "{} holds {stored} dossiers, fewer than asked: drop it first", clickhouse.database);
-        Some(load(plan, &clickhouse).await?)
+    let last = LAST_DAY.date();
+    let plan_for = |dossiers: u64| {
+        let days = ((dossiers as f64 / args.dossiers as f64) * args.days as f64).round().max(1.0) as i64;
+        Plan { dossiers, start: LAST_DAY - Span::days(days - 1), days, threads: args.threads }
     };
-    let settle_seconds = settle(&clickhouse).await?;
-    let stored = stored_dossiers(&clickhouse).await?;
-    let events: u64 = clickhouse
+    let main_history = prepare(&args.stack, &args.bench_database, plan_for(args.dossiers)).await?;
+    let events: u64 = main_history
+        .clickhouse
         .client()
         .query(
             "SELECT (SELECT count() FROM dossier_events) + (SELECT count() FROM payment_events) \
@@ -203,8 +411,8 @@ async fn main() -> Result<()> {
         .fetch_one()
         .await?;
 
-    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &clickhouse)?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
+    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &main_history.clickhouse)?;
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -212,66 +420,95 @@ async fn main() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (from, to) = (START.date(), START.date() + Span::days(args.days - 1));
-    // One request first, so the table's files are in the page cache.
-    client.get(format!("{base}/v1/rates?metric=full_online_share&from={from}&to={to}")).send().await?;
-    let groupings = ["national", "authority_kind", "authority_code", "agency_code", "procedure_code"];
-    let mut by_grouping = serde_json::Map::new();
-    let mut all = Vec::new();
-    let mut in_range = 0;
-    for grouping in groupings {
-        let mut latencies = Vec::new();
-        for _ in 0..args.repeat {
-            for metric in METRICS {
-                let url = format!("{base}/v1/rates?metric={}&from={from}&to={to}&group_by={grouping}", metric.name);
-                let started = Instant::now();
-                let response = client.get(&url).send().await?.error_for_status()?;
-                let body: serde_json::Value = response.json().await?;
-                latencies.push(started.elapsed().as_secs_f64() * 1e3);
-                if metric.name == "full_online_share" && grouping == "national" {
-                    in_range = body["rows"][0]["denominator"].as_u64().unwrap_or(0);
-                }
-            }
-        }
-        latencies.sort_by(f64::total_cmp);
-        by_grouping.insert(
-            grouping.to_owned(),
-            json!({
-                "requests": latencies.len(),
-                "p50_ms": percentile(&latencies, 50.0),
-                "p95_ms": percentile(&latencies, 95.0),
-                "max_ms": percentile(&latencies, 100.0),
-            }),
-        );
-        all.extend(latencies);
-    }
+    // One pass first, so the files are in the page cache.
+    time_requests(&client, &urls(&base, "rates", last - Span::days(364), last), 1).await?;
+    let today = time_requests(&client, &urls(&base, "rates", last, last), args.repeat).await?;
+    let d30 = time_requests(&client, &urls(&base, "rates", last - Span::days(29), last), args.repeat).await?;
+    let d365 = time_requests(&client, &urls(&base, "rates", last - Span::days(364), last), args.repeat).await?;
+    let series = time_requests(&client, &urls(&base, "series", last - Span::days(29), last), args.repeat).await?;
+    eprintln!("query-bench: {} dashboards for {} s", args.clients, args.client_seconds);
+    let (concurrent, concurrent_errors) = dashboards(&base, args.clients, args.client_seconds, last).await?;
+    // As under live traffic: ids touched since the last batch, read from
+    // their states by the exact view (2,000 dossiers: a few seconds of a
+    // national day's touches).
+    let db = main_history.clickhouse.client();
+    db.query("INSERT INTO touches SELECT now(), 1, dossier_id FROM dossier_state_v2 LIMIT 2000").execute().await?;
+    let pending: u64 = db.query("SELECT count() FROM rollup_pending").fetch_one().await?;
+    ensure!(pending > 0, "the touches are pending");
+    let today_pending = time_requests(&client, &urls(&base, "rates", last, last), args.repeat).await?;
+    let d30_pending = time_requests(&client, &urls(&base, "rates", last - Span::days(29), last), args.repeat).await?;
+    roll_up(&main_history.clickhouse).await?;
     api.kill()?;
     api.wait()?;
-    all.sort_by(f64::total_cmp);
+    let same = same_answers(&main_history.clickhouse).await?;
+    let bytes = bytes_per_dossier(&main_history).await?;
 
+    let mut by_history = BTreeMap::new();
+    by_history.insert(main_history.dossiers, percentile(&today, 95.0));
+    let mut histories = Vec::new();
+    for &n in &args.history {
+        let h = prepare(&args.stack, &format!("{}_{n}", args.bench_database), plan_for(n)).await?;
+        let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &h.clickhouse)?;
+        let base = format!("http://127.0.0.1:{port}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        time_requests(&client, &urls(&base, "rates", last, last), 1).await?;
+        let one_day = time_requests(&client, &urls(&base, "rates", last, last), args.repeat).await?;
+        api.kill()?;
+        api.wait()?;
+        by_history.insert(h.dossiers, percentile(&one_day, 95.0));
+        histories.push(json!({
+            "database": h.clickhouse.database, "dossiers_stored": h.dossiers,
+            "load_seconds": h.load_seconds, "rollup_seconds": h.rollup_seconds,
+        }));
+        if args.drop {
+            h.clickhouse.server_client().query(&format!("DROP DATABASE {}", h.clickhouse.database)).execute().await?;
+        }
+    }
+    let ms = |v: f64| (v * 10.0).round() / 10.0;
     let result = json!({
-        "benchmark": "GET /v1/rates, 30-day range",
-        "database": clickhouse.database,
-        "dossiers_stored": stored,
-        "dossiers_in_range": in_range,
+        "benchmark": "rates over a national-scale history: GET /v1/rates and /v1/series, every metric × grouping",
+        "database": main_history.clickhouse.database,
+        "dossiers_stored": main_history.dossiers,
         "events_stored": events,
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "load_seconds": load_seconds,
-        "settle_seconds": settle_seconds,
-        "requests": all.len(),
-        "p50_ms": percentile(&all, 50.0),
-        "p95_ms": percentile(&all, 95.0),
-        "p99_ms": percentile(&all, 99.0),
-        "max_ms": percentile(&all, 100.0),
-        "by_grouping": by_grouping,
-        "setup": "2 cores, ClickHouse 18.16 (Debian), every metric × grouping after one warm-up request",
+        "history_days": args.days,
+        "last_day": last.to_string(),
+        "load_seconds": main_history.load_seconds,
+        "rollup_seconds": main_history.rollup_seconds,
+        "rollup_seconds_per_10m_dossiers": ms(main_history.rollup_seconds * 1e7 / main_history.dossiers.max(1) as f64),
+        "requests_per_range": today.len(),
+        "today_p50_ms": ms(percentile(&today, 50.0)),
+        "today_p95_ms": ms(percentile(&today, 95.0)),
+        "d30_p50_ms": ms(percentile(&d30, 50.0)),
+        "d30_p95_ms": ms(percentile(&d30, 95.0)),
+        "d365_p50_ms": ms(percentile(&d365, 50.0)),
+        "d365_p95_ms": ms(percentile(&d365, 95.0)),
+        "pending_ids": pending,
+        "today_pending_p95_ms": ms(percentile(&today_pending, 95.0)),
+        "d30_pending_p95_ms": ms(percentile(&d30_pending, 95.0)),
+        "series_30d_p50_ms": ms(percentile(&series, 50.0)),
+        "series_30d_p95_ms": ms(percentile(&series, 95.0)),
+        "same_answers": same,
+        "one_day_p95_ms_by_history": by_history.iter().map(|(k, v)| (k.to_string(), json!(ms(*v)))).collect::<serde_json::Map<_, _>>(),
+        "histories": histories,
+        "concurrent_clients": args.clients,
+        "concurrent_seconds": args.client_seconds,
+        "concurrent_requests": concurrent.len(),
+        "concurrent_p50_ms": ms(percentile(&concurrent, 50.0)),
+        "concurrent_p99_ms": ms(percentile(&concurrent, 99.0)),
+        "concurrent_errors": concurrent_errors,
+        "bytes_per_dossier": bytes,
+        "setup": "2 cores, ClickHouse 18.16 (Debian), dvc-rates-api with default settings (4 query slots), after one warm-up pass",
     });
     std::fs::create_dir_all(args.out.parent().unwrap_or(&PathBuf::from(".")))?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&result)? + "\n")?;
     println!("{}", serde_json::to_string_pretty(&result)?);
     if args.drop {
-        clickhouse.server_client().query(&format!("DROP DATABASE {}", clickhouse.database)).execute().await?;
+        main_history
+            .clickhouse
+            .server_client()
+            .query(&format!("DROP DATABASE {}", main_history.clickhouse.database))
+            .execute()
+            .await?;
     }
     Ok(())
 }

@@ -87,6 +87,7 @@ async fn main() -> Result<()> {
     ensure!(args.minutes * 60 > (WARM_UP_SECONDS + 2.0 * WINDOW_SECONDS) as u64, "--minutes must be at least 13");
     let run = Run::create("soak", &args.stack.brokers, 4, &args.stack.clickhouse).await?;
     let mut ingest = run.spawn_ingest(&args.stack.bin_dir, &args.stack.brokers)?;
+    let mut rollup = run.spawn_rollup(&args.stack.bin_dir)?;
     let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &run.clickhouse)?;
     let mut simulator = Command::new(args.stack.bin_dir.join("dvc-portal-sim"))
         .args([
@@ -125,7 +126,8 @@ async fn main() -> Result<()> {
     });
 
     let started = Instant::now();
-    let pids = [("ingest", ingest.id()), ("rates_api", api.id()), ("simulator", simulator.id())];
+    let pids =
+        [("ingest", ingest.id()), ("rollup", rollup.id()), ("rates_api", api.id()), ("simulator", simulator.id())];
     let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); pids.len()];
     let mut samples = Vec::new();
     while simulator.try_wait()?.is_none() {
@@ -164,6 +166,7 @@ async fn main() -> Result<()> {
     )
     .await?;
     stop(&mut ingest)?;
+    stop(&mut rollup)?;
     stop(&mut api)?;
     run.drop_database().await;
 

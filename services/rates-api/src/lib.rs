@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
-use dvc_warehouse::{ClickHouseArgs, GroupBy, Kind, METRICS, metric};
+use dvc_warehouse::{ClickHouseArgs, GroupBy, Kind, METRICS, Reading, metric};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::macros::{format_description, offset};
@@ -40,7 +40,7 @@ pub struct Config {
     #[arg(long)]
     pub openapi: bool,
     /// Print the SQL `/v1/rates` runs for every metric × grouping and exit
-    /// (JSON: [{metric, group_by, sql}]; the two `?` are the first and last
+    /// (JSON: [{metric, group_by, sql}]; the `?` are pairs of the first and last
     /// day), for analysts and for measuring the queries elsewhere.
     #[arg(long)]
     pub print_queries: bool,
@@ -91,7 +91,9 @@ pub fn queries() -> serde_json::Value {
     METRICS
         .iter()
         .flat_map(|m| {
-            GroupBy::ALL.into_iter().map(|g| json!({"metric": m.name, "group_by": g.as_str(), "sql": m.query(g)}))
+            GroupBy::ALL
+                .into_iter()
+                .map(|g| json!({"metric": m.name, "group_by": g.as_str(), "sql": m.query(g, Reading::Exact)}))
         })
         .collect()
 }
@@ -265,23 +267,36 @@ impl Api {
 
     /// Validates the parameters and runs the catalog query `sql` builds for
     /// them within a query slot and the query timeout: the request and its
-    /// rows, or the 400/503 to answer.
+    /// rows, or the 400/503 to answer. The query reads the rollup alone when
+    /// nothing is pending (`rollup_pending` is empty), the exact view
+    /// otherwise.
     async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
         &self,
         params: &HashMap<String, String>,
-        sql: impl Fn(&RatesRequest) -> String,
+        sql: impl Fn(&RatesRequest, Reading) -> String,
     ) -> Result<(RatesRequest, Vec<T>), Response> {
         let request = parse(params).map_err(IntoResponse::into_response)?;
         let _slot = self.slot().await?;
-        let query = self
-            .clickhouse
-            .query(&sql(&request))
-            .bind(request.from.to_string())
-            .bind(request.to.to_string())
-            // ClickHouse stops the query itself; the client-side timeout below
-            // covers a server that does not answer at all.
-            .with_setting("max_execution_time", self.query_timeout.as_secs().max(1).to_string());
-        match tokio::time::timeout(self.query_timeout, query.fetch_all()).await {
+        // ClickHouse stops a query itself; the client-side timeout below
+        // covers a server that does not answer at all.
+        let limit = self.query_timeout.as_secs().max(1).to_string();
+        let run = async {
+            let pending: u64 = self
+                .clickhouse
+                .query("SELECT count() FROM rollup_pending")
+                .with_setting("max_execution_time", limit.clone())
+                .fetch_one()
+                .await?;
+            let reading = if pending == 0 { Reading::RollupOnly } else { Reading::Exact };
+            let text = sql(&request, reading);
+            let mut query = self.clickhouse.query(&text).with_setting("max_execution_time", limit.clone());
+            // The catalog's queries take the range as pairs of `?`.
+            for _ in 0..text.matches('?').count() / 2 {
+                query = query.bind(request.from.to_string()).bind(request.to.to_string());
+            }
+            query.fetch_all().await
+        };
+        match tokio::time::timeout(self.query_timeout, run).await {
             Ok(Ok(rows)) => Ok((request, rows)),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, metric = request.metric.name, "rates query failed");
@@ -312,12 +327,16 @@ fn answer(request: &RatesRequest, rows: impl Serialize) -> Response {
 }
 
 async fn rates(State(api): State<Api>, Query(params): Query<HashMap<String, String>>) -> Response {
-    let (request, sums) = match api.fetch::<Sums>(&params, |r| r.metric.query(r.group)).await {
+    let (request, sums) = match api.fetch::<Sums>(&params, |r, reading| r.metric.query(r.group, reading)).await {
         Ok(answer) => answer,
         Err(response) => return response,
     };
     let mut rows: Vec<RateRow> =
         sums.into_iter().map(|s| rate_row(request.metric, s.grp, s.numerator, s.denominator)).collect();
+    // The national figure is answered even when nothing was counted.
+    if rows.is_empty() && request.group == GroupBy::National {
+        rows.push(rate_row(request.metric, "national".to_owned(), 0, 0));
+    }
     rows.sort_by(|a, b| a.group.cmp(&b.group));
     answer(&request, rows)
 }
@@ -333,10 +352,11 @@ struct DailySums {
 /// `/v1/series`: the parameters of `/v1/rates`, one row per day and group
 /// (days without data are absent). Feeds the dashboard's trend charts.
 async fn series(State(api): State<Api>, Query(params): Query<HashMap<String, String>>) -> Response {
-    let (request, sums) = match api.fetch::<DailySums>(&params, |r| r.metric.daily_query(r.group)).await {
-        Ok(answer) => answer,
-        Err(response) => return response,
-    };
+    let (request, sums) =
+        match api.fetch::<DailySums>(&params, |r, reading| r.metric.daily_query(r.group, reading)).await {
+            Ok(answer) => answer,
+            Err(response) => return response,
+        };
     let rows: Vec<serde_json::Value> = sums
         .into_iter()
         .map(|s| {

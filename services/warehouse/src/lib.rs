@@ -6,8 +6,9 @@ mod config;
 mod errors;
 mod metrics;
 mod migrate;
+pub mod runtime;
 
 pub use config::{ClickHouseArgs, flag_defaults};
 pub use errors::{Retry, classify};
-pub use metrics::{GroupBy, Kind, METRICS, Metric, Source, metric};
-pub use migrate::{Migration, ServerVersion, migrate, migrations};
+pub use metrics::{GroupBy, Kind, METRICS, Metric, Reading, Source, metric};
+pub use migrate::{Migration, ServerVersion, migrate, migrate_to, migrations};

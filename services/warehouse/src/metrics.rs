@@ -1,7 +1,8 @@
 //! The metric catalog (CONTRACT.md §5), defined once: each metric names the
-//! facts view it reads (schemas/clickhouse/003_facts_views.sql) and the 0/1
-//! (or amount) columns summed for its numerator and denominator. The rates
-//! API, its `/v1/metrics` listing and the tests all read this table.
+//! measures (columns of `rate_rollup` and `pending_rows`,
+//! schemas/clickhouse/005_rate_rollup.sql) summed for its numerator and
+//! denominator, and which rows it counts. The rates API, its `/v1/metrics`
+//! listing and the tests all read this table.
 
 use serde::Serialize;
 
@@ -18,11 +19,13 @@ pub enum Source {
 }
 
 impl Source {
-    pub const fn view(self) -> &'static str {
+    /// The measure counting this source's rows: a group is in an answer
+    /// when it has at least one of them in the range.
+    pub const fn count_column(self) -> &'static str {
         match self {
-            Source::Dossiers => "dossier_facts",
-            Source::Payments => "payment_facts",
-            Source::Ratings => "rating_facts",
+            Source::Dossiers => "dossier",
+            Source::Payments => "succeeded",
+            Source::Ratings => "rated",
         }
     }
 }
@@ -41,7 +44,7 @@ pub struct Metric {
     pub name: &'static str,
     pub kind: Kind,
     pub source: Source,
-    /// Column of the source view summed for the numerator (or the total).
+    /// Measure summed for the numerator (or the total).
     #[serde(skip)]
     pub numerator_column: &'static str,
     /// Column summed for the denominator (rates only).
@@ -203,36 +206,69 @@ impl GroupBy {
         GroupBy::ALL.into_iter().find(|g| g.as_str() == s)
     }
 
-    /// The facts-view expression of the group (every view has these columns).
+    /// The group's expression over rows with the grouping columns.
     const fn expression(self) -> &'static str {
         match self {
             GroupBy::National => "'national'",
+            GroupBy::AuthorityKind => "if(substring(authority_code, 1, 1) = 'G', 'ministry', 'province')",
             other => other.as_str(),
         }
     }
 }
 
+/// How a rates query reads the rollup: both give the same figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The rollup, less the counted rows of the pending ids
+    /// (`rollup_pending`), plus their rows now (`pending_rows`).
+    Exact,
+    /// The rollup alone: exact while nothing is pending, and cheaper.
+    RollupOnly,
+}
+
+/// Where `rate_rollup`'s rows are read: the sums, and (with
+/// [`Reading::Exact`]) the counted rows of the pending ids, which are taken
+/// out.
+const ROLLUP_ROWS: &str = "kind = 'rollup' AND id = '' AND batch = 0";
+const PENDING_ROWS: &str = "kind IN ('dossier', 'payment', 'rating') AND id IN (SELECT id FROM rollup_pending)";
+
 impl Metric {
-    /// Like [`Metric::query`], one row per day and group: (day String,
-    /// grp String, numerator UInt64, denominator UInt64), sorted by day, group.
-    pub fn daily_query(&self, group: GroupBy) -> String {
-        self.query(group)
-            .replacen("SELECT ", "SELECT toString(day) AS d, ", 1)
-            .replace("GROUP BY grp ORDER BY grp", "GROUP BY d, grp ORDER BY d, grp")
+    /// The query of this metric: `?` parameters in pairs, each the first
+    /// and last day (inclusive, `YYYY-MM-DD`); returns (grp String,
+    /// numerator UInt64, denominator UInt64) sorted by group. Identifiers
+    /// come from this catalog only, never from a request.
+    pub fn query(&self, group: GroupBy, reading: Reading) -> String {
+        self.sql(group, reading, false)
     }
 
-    /// The query of this metric: two `?` parameters, the first and last day
-    /// (inclusive, `YYYY-MM-DD`); returns (grp String, numerator UInt64,
-    /// denominator UInt64) sorted by group. Identifiers come from this
-    /// catalog only, never from a request.
-    pub fn query(&self, group: GroupBy) -> String {
-        let denominator = self.denominator_column.map_or_else(|| "0".to_owned(), |c| format!("sum({c})"));
+    /// Like [`Metric::query`], one row per day and group: (d String, grp
+    /// String, numerator UInt64, denominator UInt64), sorted by day, group.
+    pub fn daily_query(&self, group: GroupBy, reading: Reading) -> String {
+        self.sql(group, reading, true)
+    }
+
+    fn sql(&self, group: GroupBy, reading: Reading, by_day: bool) -> String {
+        let (day, keys) = if by_day { ("toString(day) AS d, ", "d, grp") } else { ("", "grp") };
+        let (num, count) = (self.numerator_column, self.source.count_column());
+        let den = self.denominator_column.unwrap_or("0");
+        let group = group.expression();
+        let range = "day BETWEEN toDate(?) AND toDate(?)";
+        let rows = match reading {
+            Reading::RollupOnly => format!(
+                "SELECT {day}{group} AS grp, {num} AS num, {den} AS den, {count} AS cnt \
+                 FROM rate_rollup WHERE {ROLLUP_ROWS} AND {range}"
+            ),
+            Reading::Exact => format!(
+                "SELECT {day}{group} AS grp, if(kind = 'rollup', 1, -1) AS sign, sign * {num} AS num, \
+                 sign * {den} AS den, sign * {count} AS cnt \
+                 FROM rate_rollup WHERE (({ROLLUP_ROWS}) OR ({PENDING_ROWS})) AND {range} \
+                 UNION ALL SELECT {day}{group} AS grp, 1 AS sign, toInt64({num}) AS num, toInt64({den}) AS den, \
+                 toInt64({count}) AS cnt FROM pending_rows WHERE {range}"
+            ),
+        };
         format!(
-            "SELECT {group} AS grp, toUInt64(sum({num})) AS numerator, toUInt64({denominator}) AS denominator \
-             FROM {view} WHERE day BETWEEN toDate(?) AND toDate(?) GROUP BY grp ORDER BY grp",
-            group = group.expression(),
-            num = self.numerator_column,
-            view = self.source.view(),
+            "SELECT {keys}, toUInt64(sum(num)) AS numerator, toUInt64(sum(den)) AS denominator \
+             FROM ({rows}) GROUP BY {keys} HAVING sum(cnt) > 0 ORDER BY {keys}"
         )
     }
 }
@@ -265,25 +301,21 @@ mod tests {
 
     #[test]
     fn queries_name_only_catalog_identifiers() {
-        let q = metric("on_time_rate").unwrap().query(GroupBy::AuthorityKind);
+        let q = metric("on_time_rate").unwrap().query(GroupBy::AgencyCode, Reading::RollupOnly);
         assert_eq!(
             q,
-            "SELECT authority_kind AS grp, toUInt64(sum(closed_on_time)) AS numerator, \
-             toUInt64(sum(closed_with_due)) AS denominator FROM dossier_facts \
-             WHERE day BETWEEN toDate(?) AND toDate(?) GROUP BY grp ORDER BY grp"
+            "SELECT grp, toUInt64(sum(num)) AS numerator, toUInt64(sum(den)) AS denominator \
+             FROM (SELECT agency_code AS grp, closed_on_time AS num, closed_with_due AS den, dossier AS cnt \
+             FROM rate_rollup WHERE kind = 'rollup' AND id = '' AND batch = 0 \
+             AND day BETWEEN toDate(?) AND toDate(?)) GROUP BY grp HAVING sum(cnt) > 0 ORDER BY grp"
         );
-        assert!(
-            metric("online_payment_count").unwrap().query(GroupBy::National).contains("toUInt64(0) AS denominator")
-        );
-        assert!(
-            metric("online_share")
-                .unwrap()
-                .daily_query(GroupBy::National)
-                .starts_with("SELECT toString(day) AS d, 'national' AS grp, toUInt64(sum(online)) AS numerator")
-        );
-        assert!(
-            metric("online_share").unwrap().daily_query(GroupBy::National).ends_with("GROUP BY d, grp ORDER BY d, grp")
-        );
+        let exact = metric("online_payment_count").unwrap().query(GroupBy::National, Reading::Exact);
+        assert_eq!(exact.matches('?').count(), 4, "two day ranges: {exact}");
+        assert!(exact.contains("sign * 0 AS den") && exact.contains("FROM pending_rows"), "{exact}");
+        let daily = metric("satisfaction_rate").unwrap().daily_query(GroupBy::National, Reading::RollupOnly);
+        assert!(daily.starts_with("SELECT d, grp, toUInt64(sum(num))"), "{daily}");
+        assert!(daily.contains("toString(day) AS d, 'national' AS grp, satisfied AS num, rated AS den, rated AS cnt"));
+        assert!(daily.ends_with("GROUP BY d, grp HAVING sum(cnt) > 0 ORDER BY d, grp"), "{daily}");
         assert_eq!(GroupBy::parse("agency_code"), Some(GroupBy::AgencyCode));
         assert_eq!(GroupBy::parse("province"), None);
     }

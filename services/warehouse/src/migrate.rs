@@ -117,6 +117,11 @@ struct Version {
 /// Creates `client`'s database if needed and applies every migration not
 /// yet recorded there. Returns the versions it applied.
 pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>> {
+    migrate_to(server, database, u32::MAX).await
+}
+
+/// The same, up to migration `last` (to test upgrades from an earlier schema).
+pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Vec<u32>> {
     ensure!(
         !database.is_empty() && database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {database:?}: use letters, digits and _"
@@ -153,7 +158,7 @@ pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>> {
         .context("reading schema_migrations")?;
 
     let mut done = Vec::new();
-    for m in migrations()? {
+    for m in migrations()?.into_iter().filter(|m| m.version <= last) {
         if let Some(a) = applied.iter().find(|a| a.version == m.version) {
             if a.checksum != m.checksum() {
                 bail!(

@@ -18,10 +18,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    dvc_warehouse::runtime::init_tracing("info");
     let cli = Cli::parse();
     if cli.print {
         let out: Vec<_> = migrations()?

@@ -1,0 +1,204 @@
+//! What one batch writes, from what `rate_rollup` holds for the touched ids
+//! and what their states say now. Pure: no I/O.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::rows::{Entity, Facts, Kind, Measures, Place, Published, RollupRow, negate};
+
+/// The rows of one batch (without its progress rows) and how many ids
+/// changed.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub rows: Vec<RollupRow>,
+    pub changed: u64,
+}
+
+/// For every touched id: if its row in the rollup differs from its facts, the
+/// rows that cancel the old one (its published row and its share of the
+/// rollup) and count the new one (published by `batch`). An id whose facts
+/// have no measure (a payment that never succeeded) has no row.
+pub fn plan(batch: u64, touched: &[(Entity, String)], published: Vec<Published>, facts: Vec<Facts>) -> Plan {
+    let mut old: HashMap<(i8, String), Vec<Published>> = HashMap::new();
+    for p in published.into_iter().filter(|p| p.published != 0) {
+        old.entry((p.kind, p.id.clone())).or_default().push(p);
+    }
+    let mut new: HashMap<(Entity, String), Facts> = HashMap::new();
+    for f in facts {
+        if let Some(entity) = Entity::from_code(f.entity).filter(|_| f.measures().iter().any(|&v| v != 0)) {
+            new.insert((entity, f.id.clone()), f);
+        }
+    }
+    let mut out = Plan::default();
+    let mut deltas: BTreeMap<Place, Measures> = BTreeMap::new();
+    let mut add = |place: Place, m: &Measures| {
+        let sum = deltas.entry(place).or_insert([0; 18]);
+        for (s, v) in sum.iter_mut().zip(m) {
+            *s += v;
+        }
+    };
+    for (entity, id) in touched {
+        let kind = entity.kind();
+        let before = old.remove(&(kind as i8, id.clone())).unwrap_or_default();
+        let now = new.get(&(*entity, id.clone()));
+        let unchanged = match (before.as_slice(), now) {
+            ([only], Some(f)) => only.published == 1 && only.place() == f.place() && only.measures() == f.measures(),
+            ([], None) => true,
+            _ => false,
+        };
+        if unchanged {
+            continue;
+        }
+        out.changed += 1;
+        for p in &before {
+            let m = p.measures();
+            out.rows.push(RollupRow::new(kind, id.clone(), p.batch, &p.place(), -p.published, &negate(&m)));
+            add(p.place(), &negate(&m));
+        }
+        if let Some(f) = now {
+            out.rows.push(RollupRow::new(kind, id.clone(), batch, &f.place(), 1, &f.measures()));
+            add(f.place(), &f.measures());
+        }
+    }
+    for (place, m) in deltas {
+        if m.iter().any(|&v| v != 0) {
+            out.rows.push(RollupRow::new(Kind::Rollup, String::new(), 0, &place, 0, &m));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn facts(id: &str, day: u16, agency: &str, m: &Measures) -> Facts {
+        Facts {
+            entity: Entity::Dossier as u8,
+            id: id.to_owned(),
+            day,
+            agency_code: agency.to_owned(),
+            ..Facts::default()
+        }
+        .with_measures(m)
+    }
+
+    /// What `rate_rollup` holds for the counted rows, as a batch reads it:
+    /// summed by (kind, id, batch, place), rows that add up to 0 dropped.
+    fn published(table: &[RollupRow]) -> Vec<Published> {
+        let mut sums: BTreeMap<(i8, String, u64, Place), (i64, Measures)> = BTreeMap::new();
+        for r in table.iter().filter(|r| r.kind != Kind::Rollup as i8) {
+            let sum = sums.entry((r.kind, r.id.clone(), r.batch, r.place())).or_insert((0, [0; 18]));
+            sum.0 += r.published;
+            for (s, v) in sum.1.iter_mut().zip(r.measures()) {
+                *s += v;
+            }
+        }
+        sums.into_iter()
+            .filter(|(_, (p, _))| *p != 0)
+            .map(|((kind, id, batch, place), (published, m))| {
+                Published {
+                    kind,
+                    id,
+                    batch,
+                    day: place.day,
+                    authority_code: place.authority_code,
+                    agency_code: place.agency_code,
+                    procedure_code: place.procedure_code,
+                    method: place.method,
+                    published,
+                    ..Published::default()
+                }
+                .with_measures(&m)
+            })
+            .collect()
+    }
+
+    /// Measures summed by place, places that add up to 0 dropped.
+    fn by_place(rows: impl IntoIterator<Item = (Place, Measures)>) -> BTreeMap<Place, Measures> {
+        let mut out: BTreeMap<Place, Measures> = BTreeMap::new();
+        for (place, m) in rows {
+            let sum = out.entry(place).or_insert([0; 18]);
+            for (s, v) in sum.iter_mut().zip(m) {
+                *s += v;
+            }
+        }
+        out.retain(|_, m| m.iter().any(|&v| v != 0));
+        out
+    }
+
+    fn rollup(table: &[RollupRow]) -> BTreeMap<Place, Measures> {
+        by_place(table.iter().filter(|r| r.kind == Kind::Rollup as i8).map(|r| (r.place(), r.measures())))
+    }
+
+    #[test]
+    fn a_moved_dossier_is_cancelled_where_it_was_and_counted_where_it_is() {
+        let mut m = [0; 18];
+        m[0] = 1;
+        m[2] = 1;
+        let touched = vec![(Entity::Dossier, "d1".to_owned())];
+        let first = plan(1, &touched, vec![], vec![facts("d1", 10, "a", &m)]);
+        assert_eq!((first.changed, first.rows.len()), (1, 2), "{:?}", first.rows);
+        let again = plan(2, &touched, published(&first.rows), vec![facts("d1", 10, "a", &m)]);
+        assert_eq!((again.changed, again.rows.len()), (0, 0), "an unchanged row writes nothing");
+        let moved = plan(2, &touched, published(&first.rows), vec![facts("d1", 13, "a", &m)]);
+        assert_eq!(moved.changed, 1);
+        let table: Vec<RollupRow> = first.rows.into_iter().chain(moved.rows).collect();
+        let live = published(&table);
+        assert_eq!(live.len(), 1);
+        assert_eq!((live[0].day, live[0].batch, live[0].published), (13, 2, 1));
+        let day13 = Place { day: 13, agency_code: "a".into(), ..Place::default() };
+        assert_eq!(rollup(&table), BTreeMap::from([(day13, m)]));
+    }
+
+    #[test]
+    fn a_row_without_a_measure_is_not_counted() {
+        let touched = vec![(Entity::Dossier, "p1".to_owned())];
+        let none = plan(1, &touched, vec![], vec![facts("p1", 0, "a", &[0; 18])]);
+        assert_eq!((none.changed, none.rows.len()), (0, 0));
+    }
+
+    proptest! {
+        /// Whatever the order and repetition of changes, after every batch
+        /// the rollup is the sum of the ids' current rows, each id has at
+        /// most one counted row, and a batch repeated writes nothing.
+        #[test]
+        fn the_rollup_is_always_the_sum_of_the_current_rows(
+            steps in prop::collection::vec(
+                prop::collection::vec((0..6u8, 0..3u16, 0..2u8, 0..3i64, any::<bool>()), 1..6),
+                1..12,
+            )
+        ) {
+            let mut table: Vec<RollupRow> = Vec::new();
+            let mut current: BTreeMap<String, Facts> = BTreeMap::new();
+            for (batch, changes) in steps.iter().enumerate() {
+                let mut touched = Vec::new();
+                for &(id, day, agency, value, present) in changes {
+                    let id = format!("d{id}");
+                    let mut m = [0; 18];
+                    m[0] = i64::from(present);
+                    m[1] = value * i64::from(present);
+                    current.insert(id.clone(), facts(&id, day, &format!("a{agency}"), &m));
+                    touched.push((Entity::Dossier, id));
+                }
+                touched.sort();
+                touched.dedup();
+                let now: Vec<Facts> = touched.iter().map(|(_, id)| current[id].clone()).collect();
+                let out = plan(batch as u64 + 1, &touched, published(&table), now.clone());
+                table.extend(out.rows);
+                prop_assert_eq!(rollup(&table), by_place(current.values().map(|f| (f.place(), f.measures()))));
+                let live = published(&table);
+                let mut ids: Vec<&str> = live.iter().map(|p| p.id.as_str()).collect();
+                let n = ids.len();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), n, "one counted row per id");
+                prop_assert!(live.iter().all(|p| p.published == 1));
+                let repeated = plan(batch as u64 + 2, &touched, live, now);
+                prop_assert_eq!(repeated.rows.len(), 0, "a batch read twice writes nothing more");
+            }
+        }
+    }
+}
