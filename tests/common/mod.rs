@@ -360,20 +360,10 @@ impl Drop for KillOnDrop {
 /// Runs dvc-rollup's batches in this process until every touch made before
 /// this call is in the rollup and the daily views read them from it.
 pub async fn roll_up(env: &TestEnv) {
-    let db = env.client();
-    let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await.expect("server clock");
-    let start = Instant::now();
-    loop {
-        let step = dvc_rollup::step(&db, 50_000).await.expect("a rollup batch");
-        let progress = dvc_rollup::progress(&db).await.expect("progress").expect("a batch was written");
-        if progress.pending > now {
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "the rollup did not catch up: {progress:?}");
-        if step == dvc_rollup::Step::CaughtUp {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    tokio::time::timeout(Duration::from_secs(120), dvc_rollup::catch_up(&env.client(), 50_000))
+        .await
+        .expect("the rollup catches up within 2 minutes")
+        .expect("rollup batches");
 }
 
 /// Inserts `traffic` straight into the raw tables as ingest would write it

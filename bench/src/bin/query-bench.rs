@@ -196,23 +196,9 @@ async fn settle(clickhouse: &ClickHouseArgs) -> Result<f64> {
 /// every touch is rolled up; seconds taken.
 async fn roll_up(clickhouse: &ClickHouseArgs) -> Result<f64> {
     let started = Instant::now();
-    let db = clickhouse.client();
-    let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await?;
-    let mut batches = 0u64;
-    loop {
-        let step = dvc_rollup::step(&db, 200_000).await?;
-        let progress = dvc_rollup::progress(&db).await?.context("a batch was written")?;
-        if progress.pending > now {
-            break;
-        }
-        batches += 1;
-        if batches.is_multiple_of(10) {
-            eprintln!("query-bench: {batches} rollup batches, {:.0} s", started.elapsed().as_secs_f64());
-        }
-        if step == dvc_rollup::Step::CaughtUp {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    eprintln!("query-bench: rolling up {}", clickhouse.database);
+    let batches = dvc_rollup::catch_up(&clickhouse.client(), 200_000).await?;
+    eprintln!("query-bench: {batches} rollup batches, {:.0} s", started.elapsed().as_secs_f64());
     Ok(started.elapsed().as_secs_f64())
 }
 

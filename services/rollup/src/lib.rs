@@ -56,14 +56,23 @@ pub struct Config {
     pub batch: u64,
 }
 
-/// What one call of [`step`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one call of [`step`] did, and the progress it leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// A batch was written: `ids` touched, `changed` of them rewritten,
-    /// `rows` written; `more` when the window has more ids.
-    Wrote { ids: u64, changed: u64, rows: u64, more: bool },
-    /// Nothing new to read.
-    CaughtUp,
+    /// `rows` written, ending at `progress`.
+    Wrote { ids: u64, changed: u64, rows: u64, progress: Progress },
+    /// Nothing new to read since `progress` (none before the first batch).
+    CaughtUp { progress: Option<Progress> },
+}
+
+impl Step {
+    pub fn progress(&self) -> Option<&Progress> {
+        match self {
+            Step::Wrote { progress, .. } => Some(progress),
+            Step::CaughtUp { progress } => progress.as_ref(),
+        }
+    }
 }
 
 /// The database's clock and the start of its oldest running insert.
@@ -126,7 +135,7 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
         None => (0, window_end(db).await?, None),
     };
     if to <= from && after.is_none() {
-        return Ok(Step::CaughtUp);
+        return Ok(Step::CaughtUp { progress: last });
     }
     let window = window::Window { from, to, after };
     let (sql, params) = window.chunk_end_sql(batch_size);
@@ -161,9 +170,8 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
         rows.push(previous.row(-1));
     }
     let written = rows.len() as u64;
-    let more = progress.cursor.is_some();
     insert_all(db, rows).await?;
-    Ok(Step::Wrote { ids: touched.len() as u64, changed: planned.changed, rows: written, more })
+    Ok(Step::Wrote { ids: touched.len() as u64, changed: planned.changed, rows: written, progress })
 }
 
 /// One insert, one block: `max_insert_block_size` above the batch's rows so
@@ -177,23 +185,44 @@ async fn insert_all(db: &clickhouse::Client, rows: Vec<RollupRow>) -> Result<()>
     insert.end().await.context("writing a rollup batch")
 }
 
+/// Runs batches until every touch made before the call is rolled up and the
+/// daily views read it from the rollup (`pending` past the server's clock at
+/// the call); the number of batches. For tests, benchmarks and backfills.
+pub async fn catch_up(db: &clickhouse::Client, batch_size: u64) -> Result<u64> {
+    let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await.context("reading the server's clock")?;
+    let mut batches = 0;
+    loop {
+        let done = step(db, batch_size).await?;
+        batches += 1;
+        if done.progress().is_some_and(|p| p.pending > now) {
+            return Ok(batches);
+        }
+        if matches!(done, Step::CaughtUp { .. }) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Runs batches until `stop`: back to back while behind, every
 /// `interval` when caught up, retrying after an error.
 pub async fn run(config: Config, telemetry: Telemetry, stop: CancellationToken) -> Result<()> {
     let db = config.clickhouse.client();
     let interval = Duration::from_millis(config.interval_ms);
     tracing::info!(database = %config.clickhouse.database, "rollup running");
+    let mut last: Option<Progress> = None;
     while !stop.is_cancelled() {
         let started = Instant::now();
         let pause = match step(&db, config.batch).await {
-            Ok(Step::Wrote { ids, changed, rows, more }) => {
-                telemetry.wrote(ids, changed, started.elapsed());
-                tracing::debug!(ids, changed, rows, "batch written");
-                if more { Duration::ZERO } else { interval }
-            }
-            Ok(Step::CaughtUp) => {
-                telemetry.caught_up();
-                interval
+            Ok(done) => {
+                if let Step::Wrote { ids, changed, rows, .. } = done {
+                    telemetry.wrote(ids, changed, started.elapsed());
+                    tracing::debug!(ids, changed, rows, "batch written");
+                } else {
+                    telemetry.caught_up();
+                }
+                last = done.progress().cloned().or(last);
+                // A window with more ids goes on at once.
+                if done.progress().is_some_and(|p| p.cursor.is_some()) { Duration::ZERO } else { interval }
             }
             Err(e) => {
                 telemetry.failed(&e);
@@ -201,8 +230,9 @@ pub async fn run(config: Config, telemetry: Telemetry, stop: CancellationToken) 
                 interval.max(Duration::from_secs(1))
             }
         };
-        if let Ok(Some(p)) = progress(&db).await {
-            telemetry.lag(&p);
+        // From the last progress known, so the lag keeps growing while batches fail.
+        if let Some(p) = &last {
+            telemetry.lag(p);
         }
         tokio::select! {
             _ = stop.cancelled() => {}

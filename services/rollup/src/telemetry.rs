@@ -46,31 +46,32 @@ impl Default for Telemetry {
 impl Telemetry {
     pub fn new() -> Telemetry {
         let mut registry = Registry::with_prefix("dvc_rollup");
-        let t = Telemetry {
-            batches: Counter::default(),
-            touched: Counter::default(),
-            changed: Counter::default(),
-            failures: Counter::default(),
-            batch_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
-            lag_seconds: Gauge::default(),
-            health: Arc::new(Mutex::new(Health { last_success: Instant::now(), last_error: None })),
-            registry: Arc::new(Registry::default()),
-        };
-        registry.register("batches", "Batches written to rate_rollup", t.batches.clone());
-        registry.register("touched", "Touched dossiers, payments and ratings read", t.touched.clone());
-        registry.register(
-            "changed",
-            "Dossiers, payments and ratings whose rollup row was rewritten",
-            t.changed.clone(),
-        );
-        registry.register("failures", "Batches that failed (retried)", t.failures.clone());
-        registry.register("batch_seconds", "Duration of one batch", t.batch_seconds.clone());
+        let batches = Counter::default();
+        let touched = Counter::default();
+        let changed = Counter::default();
+        let failures = Counter::default();
+        let batch_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        let lag_seconds = Gauge::default();
+        registry.register("batches", "Batches written to rate_rollup", batches.clone());
+        registry.register("touched", "Touched dossiers, payments and ratings read", touched.clone());
+        registry.register("changed", "Dossiers, payments and ratings whose rollup row was rewritten", changed.clone());
+        registry.register("failures", "Batches that failed (retried)", failures.clone());
+        registry.register("batch_seconds", "Duration of one batch", batch_seconds.clone());
         registry.register(
             "lag_seconds",
             "Seconds since the oldest touch the rollup may not hold yet (the daily views count those ids from their states meanwhile)",
-            t.lag_seconds.clone(),
+            lag_seconds.clone(),
         );
-        Telemetry { registry: Arc::new(registry), ..t }
+        Telemetry {
+            batches,
+            touched,
+            changed,
+            failures,
+            batch_seconds,
+            lag_seconds,
+            health: Arc::new(Mutex::new(Health { last_success: Instant::now(), last_error: None })),
+            registry: Arc::new(registry),
+        }
     }
 
     pub fn wrote(&self, ids: u64, changed: u64, took: Duration) {
