@@ -57,11 +57,10 @@ fn facts_view_sql(metric: &dvc_warehouse::Metric, group: GroupBy) -> String {
 /// ClickHouse 18.16 answers a grouping by a constant over no rows with one
 /// row of zeros, the rollup query with none (the API adds it).
 async fn figures(env: &TestEnv, sql: &str, from: Date, to: Date) -> Figures {
-    let mut query = env.client().query(sql);
-    for _ in 0..sql.matches('?').count() / 2 {
-        query = query.bind(from.to_string()).bind(to.to_string());
-    }
-    let mut rows = query.fetch_all::<(String, u64, u64)>().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut rows = dvc_warehouse::range_query(&env.client(), sql, &from.to_string(), &to.to_string())
+        .fetch_all::<(String, u64, u64)>()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.retain(|row| *row != ("national".to_owned(), 0, 0));
     rows
 }

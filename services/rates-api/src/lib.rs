@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
-use dvc_warehouse::{ClickHouseArgs, GroupBy, Kind, METRICS, Reading, metric};
+use dvc_warehouse::{ClickHouseArgs, GroupBy, Kind, METRICS, Reading, metric, range_query};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::macros::{format_description, offset};
@@ -288,13 +288,11 @@ impl Api {
                 .fetch_one()
                 .await?;
             let reading = if pending == 0 { Reading::RollupOnly } else { Reading::Exact };
-            let text = sql(&request, reading);
-            let mut query = self.clickhouse.query(&text).with_setting("max_execution_time", limit.clone());
-            // The catalog's queries take the range as pairs of `?`.
-            for _ in 0..text.matches('?').count() / 2 {
-                query = query.bind(request.from.to_string()).bind(request.to.to_string());
-            }
-            query.fetch_all().await
+            let (from, to) = (request.from.to_string(), request.to.to_string());
+            range_query(&self.clickhouse, &sql(&request, reading), &from, &to)
+                .with_setting("max_execution_time", limit.clone())
+                .fetch_all()
+                .await
         };
         match tokio::time::timeout(self.query_timeout, run).await {
             Ok(Ok(rows)) => Ok((request, rows)),

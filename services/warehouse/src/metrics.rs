@@ -232,6 +232,17 @@ pub enum Reading {
 const ROLLUP_ROWS: &str = "kind = 'rollup' AND id = '' AND batch = 0";
 const PENDING_ROWS: &str = "kind IN ('dossier', 'payment', 'rating') AND id IN (SELECT id FROM rollup_pending)";
 
+/// `client`'s query of a catalog SQL text (from [`Metric::query`] or
+/// [`Metric::daily_query`]) with its day range bound: every pair of `?` is
+/// the first and the last day.
+pub fn range_query(client: &clickhouse::Client, sql: &str, from: &str, to: &str) -> clickhouse::query::Query {
+    let mut query = client.query(sql);
+    for _ in 0..sql.matches('?').count() / 2 {
+        query = query.bind(from).bind(to);
+    }
+    query
+}
+
 impl Metric {
     /// The query of this metric: `?` parameters in pairs, each the first
     /// and last day (inclusive, `YYYY-MM-DD`); returns (grp String,
