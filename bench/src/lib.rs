@@ -96,7 +96,7 @@ impl Run {
 
 /// `dvc-rates-api` on a free loopback port over `clickhouse`; the child and
 /// the port.
-pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs) -> Result<(Child, u16)> {
+pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs, extra: &[&str]) -> Result<(Child, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let child = Command::new(bin_dir.join("dvc-rates-api"))
         .args([
@@ -104,6 +104,7 @@ pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs) -> Result<(C
             format!("--clickhouse-url={}", clickhouse.url),
             format!("--clickhouse-database={}", clickhouse.database),
         ])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .spawn()
         .context("starting dvc-rates-api (run `cargo build --release --workspace --bins`)")?;

@@ -42,7 +42,7 @@ async fn main() -> Result<()> {
     let run = Run::create("fresh", &args.stack.brokers, 4, &args.stack.clickhouse).await?;
     let mut ingest = run.spawn_ingest(&args.stack.bin_dir, &args.stack.brokers)?;
     let mut rollup = run.spawn_rollup(&args.stack.bin_dir)?;
-    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &run.clickhouse)?;
+    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &run.clickhouse, &[])?;
     tokio::time::sleep(Duration::from_secs(3)).await; // group join, API bind
 
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();

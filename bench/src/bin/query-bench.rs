@@ -7,9 +7,11 @@
 //! here is the query, not the ingest (see ingest-bench). The materialized
 //! views fill the states and touches as in production; dvc-rollup's batches
 //! then roll everything up (timed: the backfill). Then `dvc-rates-api` (its
-//! own process, default settings) answers every metric × grouping for the
-//! last day, 30 days and 365 days, `/v1/series` for 30 days, and 64
-//! concurrent dashboard clients for 60 s; the daily sums are compared with
+//! own process, every request a query) answers every metric × grouping for
+//! the last day, 30 days and 365 days and `/v1/series` for 30 days, one
+//! request at a time; a second one as deployed (answers shared per rollup
+//! batch) serves 64 concurrent dashboard clients for 60 s, then for 20 s
+//! with 2,000 ids pending (the exact path); the daily sums are compared with
 //! the per-dossier facts views; the one-day query is timed again over a
 //! smaller history at the same daily volume. Databases are kept for the next
 //! run (loading and rolling up are skipped when done) unless `--drop`.
@@ -227,6 +229,25 @@ async fn prepare(stack: &StackArgs, database: &str, plan: Plan) -> Result<Histor
     Ok(History { dossiers: stored_dossiers(&clickhouse).await?, clickhouse, load_seconds, rollup_seconds })
 }
 
+/// `dvc-rates-api` with `extra` flags over `clickhouse`, once it answers:
+/// the child and its base URL.
+async fn rates_api(
+    client: &reqwest::Client,
+    stack: &StackArgs,
+    clickhouse: &ClickHouseArgs,
+    extra: &[&str],
+) -> Result<(std::process::Child, String)> {
+    let (api, port) = spawn_rates_api(&stack.bin_dir, clickhouse, extra)?;
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((api, base))
+}
+
 /// Latencies (ms, sorted) of `urls`, one request at a time, each `repeat` times.
 async fn time_requests(client: &reqwest::Client, urls: &[String], repeat: usize) -> Result<Vec<f64>> {
     let mut latencies = Vec::new();
@@ -398,22 +419,18 @@ async fn main() -> Result<()> {
         .await?;
 
     let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
-    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &main_history.clickhouse)?;
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Every request a query (no answers shared), for what the storage costs.
+    let (mut api, base) = rates_api(&client, &args.stack, &main_history.clickhouse, &["--answer-cache-mb=0"]).await?;
     // One pass first, so the files are in the page cache.
     time_requests(&client, &urls(&base, "rates", last - Span::days(364), last), 1).await?;
     let today = time_requests(&client, &urls(&base, "rates", last, last), args.repeat).await?;
     let d30 = time_requests(&client, &urls(&base, "rates", last - Span::days(29), last), args.repeat).await?;
     let d365 = time_requests(&client, &urls(&base, "rates", last - Span::days(364), last), args.repeat).await?;
     let series = time_requests(&client, &urls(&base, "series", last - Span::days(29), last), args.repeat).await?;
+    // The dashboards ask the API as deployed (default settings).
+    let (mut shared_api, shared_base) = rates_api(&client, &args.stack, &main_history.clickhouse, &[]).await?;
     eprintln!("query-bench: {} dashboards for {} s", args.clients, args.client_seconds);
-    let (concurrent, concurrent_errors) = dashboards(&base, args.clients, args.client_seconds, last).await?;
+    let (concurrent, concurrent_errors) = dashboards(&shared_base, args.clients, args.client_seconds, last).await?;
     // As under live traffic: ids touched since the last batch, read from
     // their states by the exact view (2,000 dossiers: a few seconds of a
     // national day's touches).
@@ -423,9 +440,15 @@ async fn main() -> Result<()> {
     ensure!(pending > 0, "the touches are pending");
     let today_pending = time_requests(&client, &urls(&base, "rates", last, last), args.repeat).await?;
     let d30_pending = time_requests(&client, &urls(&base, "rates", last - Span::days(29), last), args.repeat).await?;
+    let pending_seconds = args.client_seconds.min(20);
+    eprintln!("query-bench: {} dashboards for {pending_seconds} s with ids pending", args.clients);
+    let (concurrent_pending, concurrent_pending_errors) =
+        dashboards(&shared_base, args.clients, pending_seconds, last).await?;
     roll_up(&main_history.clickhouse).await?;
-    api.kill()?;
-    api.wait()?;
+    for child in [&mut api, &mut shared_api] {
+        child.kill()?;
+        child.wait()?;
+    }
     let same = same_answers(&main_history.clickhouse).await?;
     let bytes = bytes_per_dossier(&main_history).await?;
 
@@ -434,9 +457,7 @@ async fn main() -> Result<()> {
     let mut histories = Vec::new();
     for &n in &args.history {
         let h = prepare(&args.stack, &format!("{}_{n}", args.bench_database), plan_for(n)).await?;
-        let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &h.clickhouse)?;
-        let base = format!("http://127.0.0.1:{port}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (mut api, base) = rates_api(&client, &args.stack, &h.clickhouse, &["--answer-cache-mb=0"]).await?;
         time_requests(&client, &urls(&base, "rates", last, last), 1).await?;
         let one_day = time_requests(&client, &urls(&base, "rates", last, last), args.repeat).await?;
         api.kill()?;
@@ -482,8 +503,13 @@ async fn main() -> Result<()> {
         "concurrent_p50_ms": ms(percentile(&concurrent, 50.0)),
         "concurrent_p99_ms": ms(percentile(&concurrent, 99.0)),
         "concurrent_errors": concurrent_errors,
+        "concurrent_pending_seconds": pending_seconds,
+        "concurrent_pending_requests": concurrent_pending.len(),
+        "concurrent_pending_p50_ms": ms(percentile(&concurrent_pending, 50.0)),
+        "concurrent_pending_p99_ms": ms(percentile(&concurrent_pending, 99.0)),
+        "concurrent_pending_errors": concurrent_pending_errors,
         "bytes_per_dossier": bytes,
-        "setup": "2 cores, ClickHouse 18.16 (Debian), dvc-rates-api with default settings (4 query slots), after one warm-up pass",
+        "setup": "2 cores, ClickHouse 18.16 (Debian); single requests: dvc-rates-api with 4 query slots and no shared answers (--answer-cache-mb=0), after one warm-up pass; dashboards: default settings (4 query slots, answers shared per rollup batch)",
     });
     std::fs::create_dir_all(args.out.parent().unwrap_or(&PathBuf::from(".")))?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&result)? + "\n")?;

@@ -88,7 +88,7 @@ async fn main() -> Result<()> {
     let run = Run::create("soak", &args.stack.brokers, 4, &args.stack.clickhouse).await?;
     let mut ingest = run.spawn_ingest(&args.stack.bin_dir, &args.stack.brokers)?;
     let mut rollup = run.spawn_rollup(&args.stack.bin_dir)?;
-    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &run.clickhouse)?;
+    let (mut api, port) = spawn_rates_api(&args.stack.bin_dir, &run.clickhouse, &[])?;
     let mut simulator = Command::new(args.stack.bin_dir.join("dvc-portal-sim"))
         .args([
             format!("--brokers={}", args.stack.brokers),

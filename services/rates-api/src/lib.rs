@@ -1,14 +1,16 @@
 //! The rates API (CONTRACT.md §6). Every figure is computed in ClickHouse
-//! from the facts views, over the metric catalog of `dvc_warehouse::METRICS`;
-//! this service validates parameters, runs one query and shapes the answer.
-//! Reads only: point it at a read-only ClickHouse user.
+//! from the rollup (and the states of the ids it has not counted yet), over
+//! the metric catalog of `dvc_warehouse::METRICS`; this service validates
+//! parameters, asks whether anything is pending, runs the catalog query and
+//! shapes the answer. Reads only: point it at a read-only ClickHouse user.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::header;
@@ -20,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::macros::{format_description, offset};
 use time::{Date, OffsetDateTime};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 pub mod openapi;
@@ -62,6 +64,11 @@ pub struct Limits {
     #[arg(long, env = "DVC_RATES_QUERY_TIMEOUT_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub query_timeout_ms: u64,
+    /// Memory for answers read from the rollup alone (MiB; 0 turns it off):
+    /// while nothing is pending, requests asking the same thing at the same
+    /// rollup batch share one query.
+    #[arg(long, env = "DVC_RATES_ANSWER_CACHE_MB", default_value_t = 64)]
+    pub answer_cache_mb: u64,
 }
 
 impl Default for Limits {
@@ -77,13 +84,85 @@ pub const MAX_PARAMETER_LEN: usize = 64;
 /// What a 503 tells the client to wait before it retries (seconds).
 const RETRY_AFTER_SECONDS: u64 = 1;
 
-/// What the handlers share: the ClickHouse client and the query slots.
+/// What the handlers share: the ClickHouse client, the query slots and the
+/// answers read from the rollup alone.
 #[derive(Clone)]
 struct Api {
     clickhouse: clickhouse::Client,
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     query_timeout: Duration,
+    answers: Option<Answers>,
+    check: Arc<Mutex<Option<Check>>>,
+}
+
+/// The pending check in flight (`None` until it answers). One runs at a
+/// time and the requests arriving meanwhile share its answer, so an answer
+/// reflects the data as of at most one check (milliseconds) before its
+/// request.
+type Check = watch::Receiver<Option<Result<Pending, Unavailable>>>;
+
+/// Which answer a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Endpoint {
+    Rates,
+    Series,
+}
+
+/// An answer read from the rollup alone, at one rollup batch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AnswerKey {
+    batch: String,
+    endpoint: Endpoint,
+    metric: &'static str,
+    group: GroupBy,
+    from: Date,
+    to: Date,
+}
+
+/// The answers read from the rollup alone, by the rollup batch they were
+/// read at. While nothing is pending an answer depends only on its request
+/// and the rollup, which changes only with a new batch (each batch writes
+/// its rows and its progress in one insert): requests that find the same
+/// latest batch share one query (one runs, the others wait for it), and a
+/// new batch starts afresh.
+#[derive(Clone)]
+struct Answers {
+    cache: moka::future::Cache<AnswerKey, Bytes>,
+    batch: Arc<Mutex<String>>,
+}
+
+impl Answers {
+    fn new(megabytes: u64) -> Option<Answers> {
+        (megabytes > 0).then(|| Answers {
+            cache: moka::future::Cache::builder()
+                .max_capacity(megabytes.saturating_mul(1 << 20))
+                .weigher(|_, body: &Bytes| u32::try_from(body.len()).unwrap_or(u32::MAX))
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+            batch: Arc::default(),
+        })
+    }
+
+    /// Drops the answers of earlier batches when `batch` is new.
+    fn at_batch(&self, batch: &str) {
+        let mut latest = self.batch.lock().expect("the batch lock is never poisoned");
+        if *latest != batch {
+            batch.clone_into(&mut latest);
+            self.cache.invalidate_all();
+        }
+    }
+}
+
+/// Whether anything is pending, and the rollup's latest batch.
+const PENDING_SQL: &str = "SELECT (SELECT count() FROM rollup_pending) AS pending, \
+     concat(toString(max(batch)), ' ', argMax(id, batch)) AS batch \
+     FROM rate_rollup WHERE kind = 'progress' AND published > 0";
+
+#[derive(Row, Deserialize, Clone)]
+struct Pending {
+    pending: u64,
+    batch: String,
 }
 
 /// Every metric × grouping with the SQL `/v1/rates` runs for it.
@@ -112,6 +191,8 @@ pub fn router(clickhouse: clickhouse::Client, limits: &Limits) -> Router {
         slots: Arc::new(Semaphore::new(limits.max_queries as usize)),
         queue_timeout: Duration::from_millis(limits.queue_timeout_ms),
         query_timeout: Duration::from_millis(limits.query_timeout_ms),
+        answers: Answers::new(limits.answer_cache_mb),
+        check: Arc::default(),
     };
     Router::new()
         .route("/v1/rates", get(rates))
@@ -244,99 +325,162 @@ fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denom
 }
 
 /// 503 with `Retry-After`: the API is busy or ClickHouse is unavailable.
-fn unavailable(error: String) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string())],
-        Json(json!({ "error": error })),
-    )
-        .into_response()
+#[derive(Debug, Clone)]
+struct Unavailable(String);
+
+impl IntoResponse for Unavailable {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string())],
+            Json(json!({ "error": self.0 })),
+        )
+            .into_response()
+    }
 }
 
 impl Api {
     /// A query slot, waiting at most the queue timeout for one.
-    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Response> {
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Unavailable> {
         match tokio::time::timeout(self.queue_timeout, self.slots.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(unavailable(format!(
+            _ => Err(Unavailable(format!(
                 "busy: every ClickHouse query slot stayed taken for {} ms; retry later",
                 self.queue_timeout.as_millis()
             ))),
         }
     }
 
-    /// Validates the parameters and runs the catalog query `sql` builds for
-    /// them within a query slot and the query timeout: the request and its
-    /// rows, or the 400/503 to answer. The query reads the rollup alone when
-    /// nothing is pending (`rollup_pending` is empty), the exact view
-    /// otherwise.
-    async fn fetch<T: clickhouse::RowOwned + clickhouse::RowRead>(
-        &self,
-        params: &HashMap<String, String>,
-        sql: impl Fn(&RatesRequest, Reading) -> String,
-    ) -> Result<(RatesRequest, Vec<T>), Response> {
-        let request = parse(params).map_err(IntoResponse::into_response)?;
+    /// Runs `query` within a query slot and the query timeout: ClickHouse
+    /// stops it itself (`max_execution_time`); the client-side timeout
+    /// covers a server that does not answer at all.
+    async fn bounded<T, F>(&self, query: clickhouse::query::Query, run: F) -> Result<T, Unavailable>
+    where
+        F: AsyncFnOnce(clickhouse::query::Query) -> clickhouse::error::Result<T>,
+    {
         let _slot = self.slot().await?;
-        // ClickHouse stops a query itself; the client-side timeout below
-        // covers a server that does not answer at all.
         let limit = self.query_timeout.as_secs().max(1).to_string();
-        let run = async {
-            let pending: u64 = self
-                .clickhouse
-                .query("SELECT count() FROM rollup_pending")
-                .with_setting("max_execution_time", limit.clone())
-                .fetch_one()
-                .await?;
-            let reading = if pending == 0 { Reading::RollupOnly } else { Reading::Exact };
-            let (from, to) = (request.from.to_string(), request.to.to_string());
-            range_query(&self.clickhouse, &sql(&request, reading), &from, &to)
-                .with_setting("max_execution_time", limit.clone())
-                .fetch_all()
-                .await
-        };
-        match tokio::time::timeout(self.query_timeout, run).await {
-            Ok(Ok(rows)) => Ok((request, rows)),
+        match tokio::time::timeout(self.query_timeout, run(query.with_setting("max_execution_time", limit))).await {
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, metric = request.metric.name, "rates query failed");
-                Err(unavailable(format!("ClickHouse: {e}")))
+                tracing::warn!(error = %e, "rates query failed");
+                Err(Unavailable(format!("ClickHouse: {e}")))
             }
             Err(_) => {
-                tracing::warn!(
-                    metric = request.metric.name,
-                    timeout_ms = self.query_timeout.as_millis() as u64,
-                    "rates query timed out"
-                );
-                Err(unavailable(format!("the query took longer than {} ms", self.query_timeout.as_millis())))
+                tracing::warn!(timeout_ms = self.query_timeout.as_millis() as u64, "rates query timed out");
+                Err(Unavailable(format!("the query took longer than {} ms", self.query_timeout.as_millis())))
+            }
+        }
+    }
+
+    /// Whether anything is pending, and the rollup's latest batch: the
+    /// answer of the check in flight, or of a new one.
+    async fn pending(&self) -> Result<Pending, Unavailable> {
+        let mut check = {
+            let mut current = self.check.lock().expect("the check lock is never poisoned");
+            match &*current {
+                // Still running: no answer yet, its sender alive.
+                Some(running) if matches!(running.has_changed(), Ok(false)) => running.clone(),
+                _ => {
+                    let (answer, check) = watch::channel(None);
+                    let api = self.clone();
+                    tokio::spawn(async move {
+                        let now = api.bounded(api.clickhouse.query(PENDING_SQL), async |q| q.fetch_one().await).await;
+                        answer.send_replace(Some(now));
+                    });
+                    *current = Some(check.clone());
+                    check
+                }
+            }
+        };
+        let answered = check
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| Unavailable("the pending check stopped without an answer".to_owned()))?;
+        answered.clone().expect("waited for an answer")
+    }
+
+    /// The answer to a valid request, as its JSON body. The rollup alone is
+    /// read when nothing is pending (`rollup_pending` is empty), through the
+    /// answers shared at its latest batch; the exact union otherwise.
+    async fn answer(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Bytes, Unavailable> {
+        let now = self.pending().await?;
+        if now.pending > 0 {
+            return self.read(endpoint, request, Reading::Exact).await;
+        }
+        let Some(answers) = &self.answers else {
+            return self.read(endpoint, request, Reading::RollupOnly).await;
+        };
+        answers.at_batch(&now.batch);
+        let key = AnswerKey {
+            batch: now.batch,
+            endpoint,
+            metric: request.metric.name,
+            group: request.group,
+            from: request.from,
+            to: request.to,
+        };
+        answers
+            .cache
+            .try_get_with(key, self.read(endpoint, request, Reading::RollupOnly))
+            .await
+            .map_err(|e| Unavailable::clone(&e))
+    }
+
+    /// Runs the catalog query of `request` and shapes its answer.
+    async fn read(&self, endpoint: Endpoint, request: &RatesRequest, reading: Reading) -> Result<Bytes, Unavailable> {
+        let (metric, group) = (request.metric, request.group);
+        let (from, to) = (request.from.to_string(), request.to.to_string());
+        let rows = match endpoint {
+            Endpoint::Rates => {
+                let query = range_query(&self.clickhouse, &metric.query(group, reading), &from, &to);
+                rate_rows(request, self.bounded(query, async |q| q.fetch_all::<Sums>().await).await?)
+            }
+            Endpoint::Series => {
+                let query = range_query(&self.clickhouse, &metric.daily_query(group, reading), &from, &to);
+                series_rows(request, self.bounded(query, async |q| q.fetch_all::<DailySums>().await).await?)
+            }
+        };
+        let body = json!({
+            "metric": metric.name,
+            "from": from,
+            "to": to,
+            "group_by": group.as_str(),
+            "rows": rows,
+        });
+        Ok(Bytes::from(serde_json::to_vec(&body).expect("an answer serialises")))
+    }
+
+    /// The answer (CONTRACT.md §6), a 400 naming the bad parameter, or a 503.
+    async fn respond(&self, endpoint: Endpoint, params: &HashMap<String, String>) -> Response {
+        let request = match parse(params) {
+            Ok(request) => request,
+            Err(bad) => return bad.into_response(),
+        };
+        match self.answer(endpoint, &request).await {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(unavailable) => {
+                tracing::debug!(metric = request.metric.name, error = %unavailable.0, "answered 503");
+                unavailable.into_response()
             }
         }
     }
 }
 
-/// The answer's frame (CONTRACT.md §6) around its rows.
-fn answer(request: &RatesRequest, rows: impl Serialize) -> Response {
-    Json(json!({
-        "metric": request.metric.name,
-        "from": request.from.to_string(),
-        "to": request.to.to_string(),
-        "group_by": request.group.as_str(),
-        "rows": rows,
-    }))
-    .into_response()
+async fn rates(State(api): State<Api>, Query(params): Query<HashMap<String, String>>) -> Response {
+    api.respond(Endpoint::Rates, &params).await
 }
 
-async fn rates(State(api): State<Api>, Query(params): Query<HashMap<String, String>>) -> Response {
-    let (request, sums) = match api.fetch::<Sums>(&params, |r, reading| r.metric.query(r.group, reading)).await {
-        Ok(answer) => answer,
-        Err(response) => return response,
-    };
+/// `/v1/rates` rows: one per group, sorted; the national figure even when
+/// nothing was counted.
+fn rate_rows(request: &RatesRequest, sums: Vec<Sums>) -> Vec<serde_json::Value> {
     let mut rows: Vec<RateRow> =
         sums.into_iter().map(|s| rate_row(request.metric, s.grp, s.numerator, s.denominator)).collect();
-    // The national figure is answered even when nothing was counted.
     if rows.is_empty() && request.group == GroupBy::National {
         rows.push(rate_row(request.metric, "national".to_owned(), 0, 0));
     }
     rows.sort_by(|a, b| a.group.cmp(&b.group));
-    answer(&request, rows)
+    rows.into_iter().map(|r| json!(r)).collect()
 }
 
 #[derive(Row, Deserialize)]
@@ -350,20 +494,17 @@ struct DailySums {
 /// `/v1/series`: the parameters of `/v1/rates`, one row per day and group
 /// (days without data are absent). Feeds the dashboard's trend charts.
 async fn series(State(api): State<Api>, Query(params): Query<HashMap<String, String>>) -> Response {
-    let (request, sums) =
-        match api.fetch::<DailySums>(&params, |r, reading| r.metric.daily_query(r.group, reading)).await {
-            Ok(answer) => answer,
-            Err(response) => return response,
-        };
-    let rows: Vec<serde_json::Value> = sums
-        .into_iter()
+    api.respond(Endpoint::Series, &params).await
+}
+
+fn series_rows(request: &RatesRequest, sums: Vec<DailySums>) -> Vec<serde_json::Value> {
+    sums.into_iter()
         .map(|s| {
             let mut row = json!(rate_row(request.metric, s.grp, s.numerator, s.denominator));
             row["day"] = json!(s.d);
             row
         })
-        .collect();
-    answer(&request, rows)
+        .collect()
 }
 
 /// A compiled-in dashboard file.
@@ -448,6 +589,8 @@ mod tests {
             slots: Arc::new(Semaphore::new(max_queries)),
             queue_timeout,
             query_timeout: Duration::from_secs(1),
+            answers: None,
+            check: Arc::default(),
         }
     }
 
@@ -456,6 +599,7 @@ mod tests {
         let api = api(1, Duration::from_millis(50));
         let Ok(held) = api.slot().await else { panic!("a free slot") };
         let Err(refused) = api.slot().await else { panic!("no slot left") };
+        let refused = refused.into_response();
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
         drop(held);
@@ -472,5 +616,25 @@ mod tests {
         });
         assert!(api.slot().await.is_ok());
         release.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_new_rollup_batch_drops_the_answers_of_the_earlier_ones() {
+        assert!(Answers::new(0).is_none(), "0 MiB turns the answers off");
+        let answers = Answers::new(1).expect("1 MiB of answers");
+        let key = |batch: &str| AnswerKey {
+            batch: batch.to_owned(),
+            endpoint: Endpoint::Rates,
+            metric: "online_share",
+            group: GroupBy::National,
+            from: today(),
+            to: today(),
+        };
+        answers.at_batch("7 {\"to\":1}");
+        answers.cache.insert(key("7 {\"to\":1}"), Bytes::from_static(b"{}")).await;
+        answers.at_batch("7 {\"to\":1}");
+        assert_eq!(answers.cache.get(&key("7 {\"to\":1}")).await.as_deref(), Some(&b"{}"[..]), "same batch: kept");
+        answers.at_batch("8 {\"to\":2}");
+        assert_eq!(answers.cache.get(&key("7 {\"to\":1}")).await, None, "a new batch: dropped");
     }
 }

@@ -174,7 +174,7 @@ pub fn metric(name: &str) -> Option<&'static Metric> {
 }
 
 /// How rows are grouped (CONTRACT.md §6 `group_by`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GroupBy {
     National,
     AuthorityKind,
