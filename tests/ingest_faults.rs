@@ -145,6 +145,26 @@ async fn clickhouse_down_for_20_seconds_loses_and_duplicates_nothing() {
     ingest.await.unwrap().expect("ingest stops cleanly");
 }
 
+/// librdkafka's mock cluster (one broker) with `env`'s topics.
+fn mock_cluster(env: &TestEnv) -> rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    for topic in env.topics.iter().chain([&env.dead_letter_topic]) {
+        cluster.create_topic(topic, common::PARTITIONS, 1).unwrap();
+    }
+    cluster
+}
+
+/// `GET base + path`: the status and the body, if the service answers.
+async fn get(base: &str, path: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(format!("{base}{path}")).await.ok()?;
+    Some((response.status().as_u16(), response.text().await.ok()?))
+}
+
+/// The value of the first sample of metric `name` on a `/metrics` page.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(name))?.rsplit(' ').next()?.parse().ok()
+}
+
 /// librdkafka's mock cluster answers every JoinGroup with an error for as long
 /// as the test says: a join that never completes, whatever the reason. The
 /// instance reports it on `/healthz` once it has lasted twice the session
@@ -152,14 +172,10 @@ async fn clickhouse_down_for_20_seconds_loses_and_duplicates_nothing() {
 /// takes every partition and stores what waited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
-    use rdkafka::mocking::MockCluster;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
     let env = TestEnv::new("stuck_join").await;
-    let cluster = MockCluster::new(1).unwrap();
-    for topic in env.topics.iter().chain([&env.dead_letter_topic]) {
-        cluster.create_topic(topic, common::PARTITIONS, 1).unwrap();
-    }
+    let cluster = mock_cluster(&env);
     // librdkafka retries a refused join every few seconds: six refusals keep
     // the instance out of the group for well over twice the session timeout.
     let joins_refused = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 6];
@@ -179,16 +195,7 @@ async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
         ],
     );
 
-    let get = |path: &'static str| {
-        let url = format!("{base}{path}");
-        async move {
-            let response = reqwest::get(&url).await.ok()?;
-            Some((response.status().as_u16(), response.text().await.ok()?))
-        }
-    };
-    let metric = |text: &str, name: &str| -> Option<f64> {
-        text.lines().find(|l| l.starts_with(name))?.rsplit(' ').next()?.parse().ok()
-    };
+    let get = |path: &'static str| get(&base, path);
 
     // Healthy at first (the join is young), then failing with the reason.
     let started = Instant::now();
@@ -214,12 +221,8 @@ async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
 
     // The broker lets the new member join: every partition, everything stored.
     let events = traffic(&env.name, 3_000, 4);
-    let producer: rdkafka::producer::FutureProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", cluster.bootstrap_servers()).create().unwrap();
-    for stream in dvc_events::Stream::ALL {
-        let messages: Vec<_> = events.iter().filter(|(s, _)| *s == stream).map(|(_, m)| m.clone()).collect();
-        common::publish(&producer, env.topic(stream), &messages).await;
-    }
+    let producer = common::producer_to(&cluster.bootstrap_servers());
+    common::publish_traffic(&producer, &env, &events).await;
     assert_exactly_once(&env, &events, Duration::from_secs(60)).await;
     let (status, body) = get("/healthz").await.expect("/healthz answers");
     assert_eq!(status, 200, "{body}");
@@ -227,5 +230,91 @@ async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
     assert_eq!(metric(&metrics, "dvc_ingest_assigned_partitions"), Some(f64::from(common::PARTITIONS * 3)));
     assert_eq!(metric(&metrics, "dvc_ingest_unassigned_seconds"), Some(0.0));
     assert!(ingest.try_wait().unwrap().is_none(), "ingest still runs");
+    std::fs::remove_file(&log).ok();
+}
+
+/// librdkafka's mock cluster refuses every Produce (topic authorization
+/// failed, a permanent error) once the test's events are in: only the
+/// dead-letter producer sends then. The rejected records wait in
+/// `dvc_ingest_dead_letters_unacknowledged`, `/healthz` fails, and their
+/// partition commits nothing; SIGTERM stops the instance at once (no retry
+/// after the stop, far within the shutdown timeout). Once the broker
+/// accepts again, a new instance dead-letters them and stores every valid
+/// event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dead_letters_the_broker_refuses_fail_healthz_and_do_not_hold_up_a_stop() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    let env = TestEnv::new("dlq_refused").await;
+    let cluster = mock_cluster(&env);
+    let events = traffic(&env.name, 2_000, 6);
+    let invalid: Vec<common::Message> =
+        (0..5).map(|i| (Some(format!("bad-{i}")), format!("not JSON {i}").into_bytes())).collect();
+    let producer = common::producer_to(&cluster.bootstrap_servers());
+    common::publish_traffic(&producer, &env, &events).await;
+    common::publish(&producer, env.topic(dvc_events::Stream::Dossier), &invalid).await;
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 100_000],
+    );
+
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let args = [
+        format!("--brokers={}", cluster.bootstrap_servers()),
+        format!("--listen=127.0.0.1:{port}"),
+        "--shutdown-timeout-ms=60000".to_owned(),
+        "--retry-max-ms=500".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = std::env::temp_dir().join(format!("dvc-e2e-{}.log", env.name));
+    let mut refused = env.spawn_ingest(&log, &args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let unhealthy = loop {
+        assert!(Instant::now() < deadline, "/healthz never reported the refused dead letters");
+        if let Some((503, body)) = get(&base, "/healthz").await {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(unhealthy.contains("dead letter(s) not acknowledged"), "{unhealthy}");
+    let page = get(&base, "/metrics").await.expect("/metrics answers").1;
+    let waiting = metric(&page, "dvc_ingest_dead_letters_unacknowledged").expect("the gauge");
+    assert!((1.0..=5.0).contains(&waiting), "{waiting} records wait for a retry");
+
+    let pid = refused.id().to_string();
+    let stopping = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::task::spawn_blocking(move || refused.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "SIGTERM exit status {status}");
+    assert!(stopping.elapsed() < Duration::from_secs(15), "stopped in {:?}, not at once", stopping.elapsed());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("dead letter(s) not acknowledged; their batch is read again"), "{text}");
+
+    // The broker accepts again: a new instance dead-letters the five and
+    // stores every valid event once.
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    let _accepted = env.spawn_ingest(&log, &args);
+    assert_exactly_once(&env, &events, Duration::from_secs(60)).await;
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("group.id", format!("e2e.{}.dlq-reader", env.name))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(&[env.dead_letter_topic.as_str()]).unwrap();
+    let mut keys = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while keys.len() < invalid.len() && Instant::now() < deadline {
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
+            keys.push(String::from_utf8_lossy(rdkafka::Message::key(&m).unwrap_or_default()).into_owned());
+        }
+    }
+    keys.sort();
+    let expected: Vec<String> = invalid.iter().filter_map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys, expected, "each refused record dead-lettered once the broker accepts");
+    let (status, body) = get(&base, "/healthz").await.expect("/healthz answers");
+    assert_eq!(status, 200, "{body}");
     std::fs::remove_file(&log).ok();
 }

@@ -228,8 +228,13 @@ pub type Traffic = (Stream, Message);
 pub type Message = (Option<String>, Vec<u8>);
 
 pub fn producer() -> FutureProducer {
+    producer_to(&brokers())
+}
+
+/// A producer to `bootstrap` (another cluster than the local broker).
+pub fn producer_to(bootstrap: &str) -> FutureProducer {
     ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
         .set("linger.ms", "10")
         .set("queue.buffering.max.messages", "1000000")
@@ -287,11 +292,16 @@ pub async fn stream_traffic(env: &TestEnv, traffic: &[Traffic], chunks: usize, p
     let producer = producer();
     let size = traffic.len().div_ceil(chunks);
     for chunk in traffic.chunks(size) {
-        for stream in Stream::ALL {
-            let messages: Vec<_> = chunk.iter().filter(|(s, _)| *s == stream).map(|(_, m)| m.clone()).collect();
-            publish(&producer, env.topic(stream), &messages).await;
-        }
+        publish_traffic(&producer, env, chunk).await;
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Publishes `traffic` to `env`'s topics, stream by stream.
+pub async fn publish_traffic(producer: &FutureProducer, env: &TestEnv, traffic: &[Traffic]) {
+    for stream in Stream::ALL {
+        let messages: Vec<_> = traffic.iter().filter(|(s, _)| *s == stream).map(|(_, m)| m.clone()).collect();
+        publish(producer, env.topic(stream), &messages).await;
     }
 }
 

@@ -8,9 +8,11 @@
 use std::time::Duration;
 
 use dvc_events::topics::headers;
+use prometheus_client::metrics::gauge::Gauge;
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metrics::{Metrics, TopicLabel};
@@ -23,6 +25,33 @@ pub struct Rejected {
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub reason: String,
+}
+
+/// Stopping with dead letters not acknowledged: their batch is not
+/// committed, so its records are read (and rejected) again after the restart.
+#[derive(Debug, thiserror::Error)]
+#[error("stopping with {0} dead letter(s) not acknowledged; their batch is read again after the restart")]
+pub struct Unacknowledged(pub usize);
+
+/// The records of one [`DeadLetters::send_all`] call that wait for a retry,
+/// counted in the gauge until the call ends, even when its task is aborted.
+struct Waiting<'a> {
+    gauge: &'a Gauge,
+    counted: i64,
+}
+
+impl Waiting<'_> {
+    fn set(&mut self, records: usize) {
+        let records = i64::try_from(records).unwrap_or(i64::MAX);
+        self.gauge.inc_by(records - self.counted);
+        self.counted = records;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.gauge.dec_by(self.counted);
+    }
 }
 
 #[derive(Clone)]
@@ -51,9 +80,18 @@ impl DeadLetters {
     }
 
     /// Sends every record and waits for all acknowledgements, retrying
-    /// failed sends until they succeed.
-    pub async fn send_all(&self, label: &TopicLabel, source_partition: i32, records: &[Rejected]) {
+    /// failed sends until they succeed or `stop` fires (a send already made
+    /// is still awaited). While a retry waits, the records count in
+    /// `dvc_ingest_dead_letters_unacknowledged` and `/healthz` fails.
+    pub async fn send_all(
+        &self,
+        label: &TopicLabel,
+        source_partition: i32,
+        records: &[Rejected],
+        stop: &CancellationToken,
+    ) -> Result<(), Unacknowledged> {
         let mut pending: Vec<&Rejected> = records.iter().collect();
+        let mut waiting = Waiting { gauge: &self.metrics.dead_letters_unacknowledged, counted: 0 };
         let mut attempt = 0;
         while !pending.is_empty() {
             // Enqueue everything first, then wait: the sends travel together.
@@ -77,12 +115,20 @@ impl DeadLetters {
             }
             self.metrics.dead_lettered.get_or_create(label).inc_by((pending.len() - failed.len()) as u64);
             pending = failed;
+            waiting.set(pending.len());
             if !pending.is_empty() {
                 attempt += 1;
                 self.metrics.retries.get_or_create(label).inc_by(pending.len() as u64);
-                tokio::time::sleep(self.backoff.delay(attempt)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(self.backoff.delay(attempt)) => {}
+                    () = stop.cancelled() => {}
+                }
+                if stop.is_cancelled() {
+                    return Err(Unacknowledged(pending.len()));
+                }
             }
         }
+        Ok(())
     }
 
     fn enqueue(

@@ -44,6 +44,7 @@ pub struct Metrics {
     pub assigned_partitions: Gauge,
     pub unassigned_seconds: Gauge,
     pub rejoins: Counter,
+    pub dead_letters_unacknowledged: Gauge,
     registry: Arc<Registry>,
 }
 
@@ -69,6 +70,7 @@ impl Metrics {
         let assigned_partitions = Gauge::default();
         let unassigned_seconds = Gauge::default();
         let rejoins = Counter::default();
+        let dead_letters_unacknowledged = Gauge::default();
         registry.register("consumed", "Kafka records read", consumed.clone());
         registry.register("inserted_rows", "Rows written to ClickHouse", inserted.clone());
         registry.register("dead_letters", "Records rejected to the dead-letter topic", dead_lettered.clone());
@@ -100,6 +102,11 @@ impl Metrics {
             "Times this instance left a stuck join and joined the group again",
             rejoins.clone(),
         );
+        registry.register(
+            "dead_letters_unacknowledged",
+            "Rejected records whose dead-letter send failed and waits for a retry; their partitions commit nothing meanwhile",
+            dead_letters_unacknowledged.clone(),
+        );
         Metrics {
             consumed,
             inserted,
@@ -112,6 +119,7 @@ impl Metrics {
             assigned_partitions,
             unassigned_seconds,
             rejoins,
+            dead_letters_unacknowledged,
             registry: Arc::new(registry),
         }
     }
@@ -135,8 +143,9 @@ struct Http {
     membership: Arc<Membership>,
 }
 
-/// Serves `/metrics` and `/healthz` (200 when ClickHouse answers and the
-/// consumer group has not left this instance without an assignment) until `stop`.
+/// Serves `/metrics` and `/healthz` (200 when ClickHouse answers, the
+/// consumer group has not left this instance without an assignment and no
+/// dead letter waits for a retry) until `stop`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Metrics,
@@ -160,6 +169,16 @@ async fn metrics_page(State(s): State<Http>) -> impl IntoResponse {
 async fn healthz(State(s): State<Http>) -> impl IntoResponse {
     if let Some(problem) = s.membership.problem(std::time::Instant::now()) {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{problem}\n"));
+    }
+    let unacknowledged = s.metrics.dead_letters_unacknowledged.get();
+    if unacknowledged > 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{unacknowledged} dead letter(s) not acknowledged by the dead-letter topic (see the log); \
+                 their partitions commit nothing until they are\n"
+            ),
+        );
     }
     match s.clickhouse.query("SELECT 1").execute().await {
         Ok(()) => (StatusCode::OK, "ok\n".to_owned()),

@@ -4,7 +4,8 @@
 //!
 //! Guarantees: a batch's offset is committed only after its rows are in
 //! ClickHouse and its dead letters are acknowledged; a batch is retried until
-//! it succeeds, never skipped. Batch n+1 fills while batch n is written; with
+//! it succeeds, never skipped (dead letters are not retried once the service
+//! stops: the batch is left uncommitted and read again after the restart). Batch n+1 fills while batch n is written; with
 //! a full batch behind a write the task stops reading, its records queue up,
 //! and once the records queued across all partitions reach
 //! `--queue-max-records` the poll loop pauses partitions: memory stays bounded
@@ -101,7 +102,18 @@ impl<T> Batch<T> {
     }
 }
 
-type Flush<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Batch<T>, crate::sink::Fatal>> + Send>>;
+/// Why a batch was left unwritten (and uncommitted).
+#[derive(Debug, thiserror::Error)]
+enum Unwritten {
+    /// ClickHouse refused the insert: the service stops with the error.
+    #[error(transparent)]
+    Fatal(#[from] crate::sink::Fatal),
+    /// Stopping while its dead letters were not acknowledged.
+    #[error(transparent)]
+    Stopped(#[from] crate::dead_letter::Unacknowledged),
+}
+
+type Flush<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Batch<T>, Unwritten>> + Send>>;
 
 /// The partition's loop: batch n+1 fills while batch n is written. At most
 /// one write is in flight, so offsets are committed in order; with a full
@@ -152,9 +164,13 @@ async fn run<T: RawRow>(shared: Arc<Shared>, topic: Arc<str>, partition: i32, mu
                         batch.deadline = None;
                         spare = Some(batch);
                     }
-                    Err(fatal) => {
+                    Err(Unwritten::Fatal(fatal)) => {
                         tracing::error!(topic = %topic, partition, error = %fatal, "stopping ingest");
                         shared.fail(fatal.into());
+                        return;
+                    }
+                    Err(Unwritten::Stopped(why)) => {
+                        tracing::warn!(topic = %topic, partition, "{why}");
                         return;
                     }
                 }
@@ -192,7 +208,7 @@ async fn flush<T: RawRow>(
     topic: Arc<str>,
     partition: i32,
     mut batch: Batch<T>,
-) -> Result<Batch<T>, crate::sink::Fatal> {
+) -> Result<Batch<T>, Unwritten> {
     let Some(last_offset) = batch.last_offset else {
         return Ok(batch);
     };
@@ -205,14 +221,14 @@ async fn flush<T: RawRow>(
             for r in &batch.rejected {
                 tracing::debug!(offset = r.offset, reason = %r.reason, "dead-lettering");
             }
-            shared.dead_letters.send_all(&label, partition, &batch.rejected).await;
+            shared.dead_letters.send_all(&label, partition, &batch.rejected, &shared.stop).await?;
         }
         if !batch.rows.is_empty() {
             shared.writer.insert(&label, &mut batch.rows).await?;
         }
         shared.commit(Commit { topic: topic.clone(), partition, next_offset: last_offset + 1 });
         tracing::debug!(duration_ms = started.elapsed().as_millis() as u64, "batch written");
-        Ok(())
+        Ok::<(), Unwritten>(())
     }
     .instrument(span)
     .await?;
