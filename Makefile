@@ -43,7 +43,7 @@ fmt:
 	$(CARGO) fmt --all
 
 test-unit:
-	$(CARGO) test --release --workspace --lib --bins --test decoder_cases --test properties
+	$(CARGO) test --release --workspace --lib --bins --test decoder_cases --test properties --test sql_enums
 
 test-python: deps build
 	$(PYTHON) -m pytest -q schemas/tests tests/python
