@@ -249,7 +249,7 @@ async fn dead_letters_the_broker_refuses_fail_healthz_and_do_not_hold_up_a_stop(
     let env = TestEnv::new("dlq_refused").await;
     let cluster = mock_cluster(&env);
     let events = traffic(&env.name, 2_000, 6);
-    let invalid: Vec<common::Message> =
+    let invalid: Vec<common::Keyed> =
         (0..5).map(|i| (Some(format!("bad-{i}")), format!("not JSON {i}").into_bytes())).collect();
     let producer = common::producer_to(&cluster.bootstrap_servers());
     common::publish_traffic(&producer, &env, &events).await;

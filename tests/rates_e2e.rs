@@ -73,7 +73,7 @@ fn assert_watch_table(base: &str) {
             .join(","),
     };
     for metric in dvc_warehouse::METRICS {
-        let rate = metric.kind == dvc_warehouse::Kind::Rate;
+        let rate = metric.kind == dvc_warehouse::MetricKind::Rate;
         let national = &expected["results"][format!("{}/national", metric.name)][0]["value"];
         let kinds = &expected["results"][format!("{}/authority_kind", metric.name)];
         let kind = |k: &str| {

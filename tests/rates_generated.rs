@@ -15,7 +15,7 @@ use dvc_portal_sim::lifecycle::{self, Faults};
 use time::macros::{date, datetime};
 use tokio_util::sync::CancellationToken;
 
-fn json<T: serde::Serialize>(events: &[T]) -> Vec<common::Message> {
+fn json<T: serde::Serialize>(events: &[T]) -> Vec<common::Keyed> {
     events.iter().map(|e| keyed(serde_json::to_vec(e).unwrap())).collect()
 }
 

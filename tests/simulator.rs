@@ -15,7 +15,7 @@ use common::{TestEnv, binary, start_api};
 use dvc_events::{Event, Stream};
 use dvc_portal_sim::catalog;
 use dvc_portal_sim::lifecycle::{Portal, Traffic};
-use dvc_portal_sim::timeline::{FaultRates, Kind, Timeline};
+use dvc_portal_sim::timeline::{FaultRates, Sending, Timeline};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::ClientConfig;
@@ -162,7 +162,7 @@ async fn a_simulated_backfill_with_faults_lands_on_target_through_the_pipeline()
     }
     assert_eq!(out.len() as u64, summary["sent"]["total"].as_u64().unwrap());
     let mut sent = Traffic::default();
-    for o in out.iter().filter(|o| o.kind != Kind::Malformed) {
+    for o in out.iter().filter(|o| o.kind != Sending::Malformed) {
         match Event::decode(o.message.stream, &o.message.value).unwrap() {
             Event::Dossier(e) => sent.dossiers.push(e),
             Event::Payment(e) => sent.payments.push(e),

@@ -48,7 +48,7 @@ fn every_enum_column_carries_its_contract_enums_names_and_codes() {
         ("method", labels(PaymentMethod::code)),
         ("rating", labels(Rating::code)),
     ];
-    // rate_rollup.kind is the rollup's own (dvc_rollup::rows::Kind), not the
+    // rate_rollup.kind is the rollup's own (dvc_rollup::rows::RowKind), not the
     // contract's; the rollup tests read every kind back.
     let own = ["kind"];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/clickhouse");

@@ -222,10 +222,10 @@ pub async fn create_topics(names: &[&str]) {
 }
 
 /// One generated event and the stream it goes to.
-pub type Traffic = (Stream, Message);
+pub type Routed = (Stream, Keyed);
 
 /// A Kafka message to publish: key and value.
-pub type Message = (Option<String>, Vec<u8>);
+pub type Keyed = (Option<String>, Vec<u8>);
 
 pub fn producer() -> FutureProducer {
     producer_to(&brokers())
@@ -243,7 +243,7 @@ pub fn producer_to(bootstrap: &str) -> FutureProducer {
 }
 
 /// Publishes `messages` (key, value) to `topic` and waits for every ack.
-pub async fn publish(producer: &FutureProducer, topic: &str, messages: &[Message]) {
+pub async fn publish(producer: &FutureProducer, topic: &str, messages: &[Keyed]) {
     let mut pending = Vec::with_capacity(messages.len());
     for (key, value) in messages {
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(value.as_slice());
@@ -274,7 +274,7 @@ pub async fn publish(producer: &FutureProducer, topic: &str, messages: &[Message
 }
 
 /// Keys a payload by its `dossier_id`, as portals do.
-pub fn keyed(value: Vec<u8>) -> Message {
+pub fn keyed(value: Vec<u8>) -> Keyed {
     let key = serde_json::from_slice::<serde_json::Value>(&value)
         .ok()
         .and_then(|v| v.get("dossier_id").and_then(|d| d.as_str()).map(str::to_owned));
@@ -282,13 +282,13 @@ pub fn keyed(value: Vec<u8>) -> Message {
 }
 
 /// Generated traffic for the fault tests: `n` distinct events over the three streams.
-pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<Traffic> {
+pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<Routed> {
     events::mixed(run, n, seed).map(|m| (m.stream, (Some(m.key), m.value))).collect()
 }
 
 /// Publishes `traffic` in `chunks` equal parts, `pause` apart, so faults can
 /// strike while events stream in.
-pub async fn stream_traffic(env: &TestEnv, traffic: &[Traffic], chunks: usize, pause: Duration) {
+pub async fn stream_traffic(env: &TestEnv, traffic: &[Routed], chunks: usize, pause: Duration) {
     let producer = producer();
     let size = traffic.len().div_ceil(chunks);
     for chunk in traffic.chunks(size) {
@@ -298,7 +298,7 @@ pub async fn stream_traffic(env: &TestEnv, traffic: &[Traffic], chunks: usize, p
 }
 
 /// Publishes `traffic` to `env`'s topics, stream by stream.
-pub async fn publish_traffic(producer: &FutureProducer, env: &TestEnv, traffic: &[Traffic]) {
+pub async fn publish_traffic(producer: &FutureProducer, env: &TestEnv, traffic: &[Routed]) {
     for stream in Stream::ALL {
         let messages: Vec<_> = traffic.iter().filter(|(s, _)| *s == stream).map(|(_, m)| m.clone()).collect();
         publish(producer, env.topic(stream), &messages).await;
@@ -307,7 +307,7 @@ pub async fn publish_traffic(producer: &FutureProducer, env: &TestEnv, traffic: 
 
 /// After a fault test: every produced event is stored exactly once, by
 /// Kafka coordinates and by event_id.
-pub async fn assert_exactly_once(env: &TestEnv, traffic: &[Traffic], timeout: Duration) {
+pub async fn assert_exactly_once(env: &TestEnv, traffic: &[Routed], timeout: Duration) {
     for stream in Stream::ALL {
         let table = dvc_ingest::rows::table_of(stream);
         let produced = traffic.iter().filter(|(s, _)| *s == stream).count() as u64;
@@ -335,7 +335,7 @@ pub const SAMPLE_FILES: [(Stream, &str, &str); 3] = [
 ];
 
 /// One sample file's lines as messages keyed by dossier.
-pub fn sample_messages(file: &str) -> Vec<Message> {
+pub fn sample_messages(file: &str) -> Vec<Keyed> {
     let text = std::fs::read_to_string(samples().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| keyed(l.as_bytes().to_vec())).collect()
 }

@@ -165,7 +165,7 @@ pub fn recount(traffic: &Traffic, from: Date, to: Date) -> BTreeMap<(String, Str
 }
 
 /// What the API must answer for one metric and grouping, from the recount.
-fn expected_rows(kind: dvc_warehouse::Kind, grouping: &str, sums: Option<&Sums>) -> Vec<Value> {
+fn expected_rows(kind: dvc_warehouse::MetricKind, grouping: &str, sums: Option<&Sums>) -> Vec<Value> {
     let empty = BTreeMap::new();
     let mut sums = sums.unwrap_or(&empty).clone();
     // No rows at all: the national figure is still answered, with nothing counted.
@@ -174,11 +174,11 @@ fn expected_rows(kind: dvc_warehouse::Kind, grouping: &str, sums: Option<&Sums>)
     }
     sums.into_iter()
         .map(|(group, (num, den))| match kind {
-            dvc_warehouse::Kind::Rate => serde_json::json!({
+            dvc_warehouse::MetricKind::Rate => serde_json::json!({
                 "group": group, "numerator": num, "denominator": den,
                 "value": (den > 0).then(|| num as f64 / den as f64),
             }),
-            dvc_warehouse::Kind::Total => {
+            dvc_warehouse::MetricKind::Total => {
                 serde_json::json!({ "group": group, "numerator": null, "denominator": null, "value": num })
             }
         })

@@ -15,8 +15,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::metrics::{Metrics, TopicLabel};
 use crate::retry::Backoff;
+use crate::telemetry::{Metrics, TopicLabel};
 
 /// One rejected record.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::metrics::{Metrics, PartitionLabel};
+use crate::telemetry::{Metrics, PartitionLabel};
 
 const LAG_EVERY: Duration = Duration::from_secs(10);
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(5);

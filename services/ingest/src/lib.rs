@@ -12,12 +12,12 @@ mod consumer;
 mod dead_letter;
 mod lag;
 pub mod membership;
-pub mod metrics;
 mod partition;
 pub mod privacy;
 mod retry;
 pub mod rows;
 mod sink;
+pub mod telemetry;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,10 +30,10 @@ pub use config::Config;
 
 use crate::dead_letter::DeadLetters;
 use crate::membership::Membership;
-use crate::metrics::Metrics;
 use crate::privacy::ApplicantHasher;
 use crate::retry::Backoff;
 use crate::sink::Writer;
+use crate::telemetry::Metrics;
 
 /// A partition task's report: everything below `next_offset` is written.
 pub(crate) struct Commit {
@@ -85,7 +85,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
         .await
         .with_context(|| format!("cannot listen on {} for /metrics", config.listen))?;
     let membership = Arc::new(Membership::new(config.session_timeout()));
-    let http = tokio::spawn(metrics::serve(listener, metrics.clone(), client, membership.clone(), stop.clone()));
+    let http = tokio::spawn(telemetry::serve(listener, metrics.clone(), client, membership.clone(), stop.clone()));
 
     let tables: Vec<&str> = Stream::ALL.into_iter().map(rows::table_of).collect();
     tokio::select! {

@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::dead_letter::Rejected;
-use crate::metrics::Metrics;
 use crate::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
+use crate::telemetry::Metrics;
 use crate::{Commit, Shared};
 
 /// One Kafka record, copied off the consumer.

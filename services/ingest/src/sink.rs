@@ -14,9 +14,9 @@ use clickhouse::{Client, Row};
 use dvc_warehouse::{Retry, classify};
 use serde::Deserialize;
 
-use crate::metrics::{Metrics, TopicLabel};
 use crate::retry::Backoff;
 use crate::rows::RawRow;
+use crate::telemetry::{Metrics, TopicLabel};
 
 /// A ClickHouse failure that retrying cannot fix.
 #[derive(Debug, thiserror::Error)]

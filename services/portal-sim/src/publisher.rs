@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use dvc_events::Stream;
-use dvc_portal_sim::timeline::{Kind, Outgoing};
+use dvc_portal_sim::timeline::{Outgoing, Sending};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -118,9 +118,9 @@ impl Publisher {
             *count += 1;
             self.sent.total += 1;
             match o.kind {
-                Kind::Duplicate => self.sent.duplicates += 1,
-                Kind::Malformed => self.sent.malformed += 1,
-                Kind::Event => {}
+                Sending::Duplicate => self.sent.duplicates += 1,
+                Sending::Malformed => self.sent.malformed += 1,
+                Sending::Event => {}
             }
         }
     }

@@ -44,7 +44,7 @@ pub struct FaultRates {
 
 /// What a sent message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Sending {
     Event,
     Duplicate,
     Malformed,
@@ -54,7 +54,7 @@ pub enum Kind {
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub at: OffsetDateTime,
-    pub kind: Kind,
+    pub kind: Sending,
     pub message: Message,
 }
 
@@ -191,9 +191,9 @@ impl Timeline {
         self.stats.dossiers += 1;
         for m in messages {
             match m.kind {
-                Kind::Duplicate => self.stats.duplicates += 1,
-                Kind::Malformed => self.stats.malformed += 1,
-                Kind::Event => match m.message.stream {
+                Sending::Duplicate => self.stats.duplicates += 1,
+                Sending::Malformed => self.stats.malformed += 1,
+                Sending::Event => match m.message.stream {
                     Stream::Dossier => self.stats.dossier_events += 1,
                     Stream::Payment => self.stats.payment_events += 1,
                     Stream::Feedback => self.stats.feedback_events += 1,
@@ -249,13 +249,13 @@ impl Timeline {
             }
             if rng.random_bool(f.duplicate) {
                 let again = at + Duration::seconds(rng.random_range(1..600));
-                out.push(Outgoing { at: again, kind: Kind::Duplicate, message: message.clone() });
+                out.push(Outgoing { at: again, kind: Sending::Duplicate, message: message.clone() });
             }
             if rng.random_bool(f.malformed) {
                 let value = mangle(&mut rng, &message.value);
-                out.push(Outgoing { at, kind: Kind::Malformed, message: Message { value, ..message.clone() } });
+                out.push(Outgoing { at, kind: Sending::Malformed, message: Message { value, ..message.clone() } });
             }
-            out.push(Outgoing { at, kind: Kind::Event, message });
+            out.push(Outgoing { at, kind: Sending::Event, message });
         }
         out.sort_by_key(|o| o.at);
         out
@@ -358,8 +358,8 @@ mod tests {
         for o in &out {
             let decoded = Event::decode(o.message.stream, &o.message.value);
             match o.kind {
-                Kind::Malformed => assert!(decoded.is_err(), "{}", String::from_utf8_lossy(&o.message.value)),
-                Kind::Event => {
+                Sending::Malformed => assert!(decoded.is_err(), "{}", String::from_utf8_lossy(&o.message.value)),
+                Sending::Event => {
                     let id = match decoded.expect("events are valid") {
                         Event::Dossier(e) => e.event_id,
                         Event::Payment(e) => e.event_id,
@@ -368,11 +368,11 @@ mod tests {
                     assert!(ids.insert(id), "each event once");
                     bodies.insert(o.message.value.clone());
                 }
-                Kind::Duplicate => assert!(decoded.is_ok()),
+                Sending::Duplicate => assert!(decoded.is_ok()),
             }
         }
         assert_eq!(ids.len() as u64, events);
-        assert!(out.iter().filter(|o| o.kind == Kind::Duplicate).all(|o| bodies.contains(&o.message.value)));
+        assert!(out.iter().filter(|o| o.kind == Sending::Duplicate).all(|o| bodies.contains(&o.message.value)));
         let share = |n: u64| n as f64 / events as f64;
         assert!((share(stats.duplicates) - 0.05).abs() < 0.01 && (share(stats.malformed) - 0.01).abs() < 0.005);
     }

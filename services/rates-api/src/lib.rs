@@ -17,7 +17,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
-use dvc_warehouse::{ClickHouseArgs, GroupBy, Kind, METRICS, Reading, metric, range_query};
+use dvc_warehouse::{ClickHouseArgs, GroupBy, METRICS, MetricKind, Reading, metric, range_query};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::macros::{format_description, offset};
@@ -312,7 +312,7 @@ fn parse(params: &HashMap<String, String>) -> Result<RatesRequest, BadParameter>
 /// The answer row of one group: a rate (`null` on a 0 denominator) or a total.
 fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denominator: u64) -> RateRow {
     match metric.kind {
-        Kind::Rate => RateRow {
+        MetricKind::Rate => RateRow {
             group,
             numerator: Some(numerator),
             denominator: Some(denominator),
@@ -320,7 +320,7 @@ fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denom
                 .then(|| serde_json::Number::from_f64(numerator as f64 / denominator as f64))
                 .flatten(),
         },
-        Kind::Total => RateRow { group, numerator: None, denominator: None, value: Some(numerator.into()) },
+        MetricKind::Total => RateRow { group, numerator: None, denominator: None, value: Some(numerator.into()) },
     }
 }
 

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 description of the API, built from the metric catalog so
 //! the documented metrics and groupings are always the served ones.
 
-use dvc_warehouse::{GroupBy, Kind, METRICS};
+use dvc_warehouse::{GroupBy, METRICS, MetricKind};
 use serde_json::{Value, json};
 
 pub fn document() -> Value {
@@ -11,7 +11,7 @@ pub fn document() -> Value {
         .iter()
         .map(|m| {
             let ratio = match (m.kind, m.denominator_en) {
-                (Kind::Rate, Some(den)) => format!("{} / {den}", m.numerator_en),
+                (MetricKind::Rate, Some(den)) => format!("{} / {den}", m.numerator_en),
                 _ => m.numerator_en.to_owned(),
             };
             format!("- `{}`: {} ({}): {ratio}", m.name, m.title_en, m.title_vi)

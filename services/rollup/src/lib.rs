@@ -32,7 +32,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::plan;
-use crate::rows::{Entity, Facts, Kind, Published, RollupRow};
+use crate::rows::{Entity, Facts, Published, RollupRow, RowKind};
 use crate::telemetry::Telemetry;
 pub use crate::window::Progress;
 
@@ -246,6 +246,6 @@ pub async fn run(config: Config, telemetry: Telemetry, stop: CancellationToken) 
 impl Progress {
     /// Its row in `rate_rollup` (`published` +1 to write it, -1 to cancel it).
     fn row(&self, published: i64) -> RollupRow {
-        RollupRow::new(Kind::Progress, self.to_json(), self.batch, &rows::Place::default(), published, &[0; 18])
+        RollupRow::new(RowKind::Progress, self.to_json(), self.batch, &rows::Place::default(), published, &[0; 18])
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::rows::{Entity, Facts, Kind, Measures, Place, Published, RollupRow, negate};
+use crate::rows::{Entity, Facts, Measures, Place, Published, RollupRow, RowKind, negate};
 
 /// The rows of one batch (without its progress rows) and how many ids
 /// changed.
@@ -61,7 +61,7 @@ pub fn plan(batch: u64, touched: &[(Entity, String)], published: Vec<Published>,
     }
     for (place, m) in deltas {
         if m.iter().any(|&v| v != 0) {
-            out.rows.push(RollupRow::new(Kind::Rollup, String::new(), 0, &place, 0, &m));
+            out.rows.push(RollupRow::new(RowKind::Rollup, String::new(), 0, &place, 0, &m));
         }
     }
     out
@@ -90,7 +90,7 @@ mod tests {
     /// summed by (kind, id, batch, place), rows that add up to 0 dropped.
     fn published(table: &[RollupRow]) -> Vec<Published> {
         let mut sums: BTreeMap<(i8, String, u64, Place), (i64, Measures)> = BTreeMap::new();
-        for r in table.iter().filter(|r| r.kind != Kind::Rollup as i8) {
+        for r in table.iter().filter(|r| r.kind != RowKind::Rollup as i8) {
             let sum = sums.entry((r.kind, r.id.clone(), r.batch, r.place())).or_insert((0, [0; 18]));
             sum.0 += r.published;
             for (s, v) in sum.1.iter_mut().zip(r.measures()) {
@@ -131,7 +131,7 @@ mod tests {
     }
 
     fn rollup(table: &[RollupRow]) -> BTreeMap<Place, Measures> {
-        by_place(table.iter().filter(|r| r.kind == Kind::Rollup as i8).map(|r| (r.place(), r.measures())))
+        by_place(table.iter().filter(|r| r.kind == RowKind::Rollup as i8).map(|r| (r.place(), r.measures())))
     }
 
     #[test]

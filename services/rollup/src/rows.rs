@@ -20,11 +20,11 @@ impl Entity {
     }
 
     /// Its `rate_rollup.kind`.
-    pub const fn kind(self) -> Kind {
+    pub const fn kind(self) -> RowKind {
         match self {
-            Entity::Dossier => Kind::Dossier,
-            Entity::Payment => Kind::Payment,
-            Entity::Rating => Kind::Rating,
+            Entity::Dossier => RowKind::Dossier,
+            Entity::Payment => RowKind::Payment,
+            Entity::Rating => RowKind::Rating,
         }
     }
 }
@@ -32,7 +32,7 @@ impl Entity {
 /// `rate_rollup.kind` (an `Enum8`, written as its code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i8)]
-pub enum Kind {
+pub enum RowKind {
     Rollup = 1,
     Dossier = 2,
     Payment = 3,
@@ -189,7 +189,7 @@ fn place(day: u16, authority_code: &str, agency_code: &str, procedure_code: &str
 
 impl RollupRow {
     /// A row of `kind` at `place` with `measures` (`published` separate).
-    pub fn new(kind: Kind, id: String, batch: u64, place: &Place, published: i64, m: &Measures) -> RollupRow {
+    pub fn new(kind: RowKind, id: String, batch: u64, place: &Place, published: i64, m: &Measures) -> RollupRow {
         RollupRow {
             kind: kind as i8,
             id,
@@ -227,6 +227,6 @@ mod tests {
         assert_eq!(&names[names.len() - MEASURES.len()..], &MEASURES);
         let m: Measures = std::array::from_fn(|i| i as i64 + 1);
         let place = Place { day: 1, ..Place::default() };
-        assert_eq!(RollupRow::new(Kind::Rollup, String::new(), 0, &place, 0, &m).measures(), m);
+        assert_eq!(RollupRow::new(RowKind::Rollup, String::new(), 0, &place, 0, &m).measures(), m);
     }
 }

@@ -32,7 +32,7 @@ impl Source {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub enum MetricKind {
     /// numerator / denominator; `null` when the denominator is 0.
     Rate,
     /// A sum or count alone (`value`; numerator and denominator `null`).
@@ -42,7 +42,7 @@ pub enum Kind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Metric {
     pub name: &'static str,
-    pub kind: Kind,
+    pub kind: MetricKind,
     pub source: Source,
     /// Measure summed for the numerator (or the total).
     #[serde(skip)]
@@ -59,7 +59,7 @@ pub struct Metric {
 pub const METRICS: &[Metric] = &[
     Metric {
         name: "full_online_share",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Dossiers,
         numerator_column: "full_online",
         denominator_column: Some("dossier"),
@@ -70,7 +70,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "online_share",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Dossiers,
         numerator_column: "online",
         denominator_column: Some("dossier"),
@@ -81,7 +81,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "on_time_rate",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Dossiers,
         numerator_column: "closed_on_time",
         denominator_column: Some("closed_with_due"),
@@ -92,7 +92,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "digitization_rate",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Dossiers,
         numerator_column: "digitized",
         denominator_column: Some("dossier"),
@@ -103,7 +103,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "result_digitization_rate",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Dossiers,
         numerator_column: "resolved_result_digitized",
         denominator_column: Some("resolved"),
@@ -114,7 +114,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "vneid_rate",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Dossiers,
         numerator_column: "vneid_verified",
         denominator_column: Some("dossier"),
@@ -125,7 +125,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "online_payment_rate",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Dossiers,
         numerator_column: "with_fee_paid_online",
         denominator_column: Some("with_fee"),
@@ -136,7 +136,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "online_payment_value_vnd",
-        kind: Kind::Total,
+        kind: MetricKind::Total,
         source: Source::Payments,
         numerator_column: "paid_online_vnd",
         denominator_column: None,
@@ -147,7 +147,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "online_payment_count",
-        kind: Kind::Total,
+        kind: MetricKind::Total,
         source: Source::Payments,
         numerator_column: "paid_online",
         denominator_column: None,
@@ -158,7 +158,7 @@ pub const METRICS: &[Metric] = &[
     },
     Metric {
         name: "satisfaction_rate",
-        kind: Kind::Rate,
+        kind: MetricKind::Rate,
         source: Source::Ratings,
         numerator_column: "satisfied",
         denominator_column: Some("rated"),
@@ -305,7 +305,7 @@ mod tests {
         ];
         assert_eq!(names, contract);
         for m in METRICS {
-            assert_eq!(m.kind == Kind::Rate, m.denominator_column.is_some(), "{}", m.name);
+            assert_eq!(m.kind == MetricKind::Rate, m.denominator_column.is_some(), "{}", m.name);
             assert_eq!(m.denominator_column.is_some(), m.denominator_en.is_some(), "{}", m.name);
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use dvc_rates_api::RateRow;
-use dvc_warehouse::{Kind, METRICS, Metric};
+use dvc_warehouse::{METRICS, Metric, MetricKind};
 use num_format::{Locale, ToFormattedString};
 use serde::Deserialize;
 use time::macros::format_description;
@@ -96,8 +96,8 @@ fn cell(metric: &Metric, row: Option<&RateRow>) -> String {
     let value = row.and_then(|r| r.value.as_ref());
     match (metric.kind, value) {
         (_, None) => "–".to_owned(),
-        (Kind::Rate, Some(v)) => format!("{:.1}%", v.as_f64().unwrap_or(f64::NAN) * 100.0),
-        (Kind::Total, Some(v)) => thousands(v.as_u64().unwrap_or(0)),
+        (MetricKind::Rate, Some(v)) => format!("{:.1}%", v.as_f64().unwrap_or(f64::NAN) * 100.0),
+        (MetricKind::Total, Some(v)) => thousands(v.as_u64().unwrap_or(0)),
     }
 }
 
