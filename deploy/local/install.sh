@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the local stack, the tests and the benchmarks need, skipping
-# whatever is already there: Debian's ClickHouse, the tansu broker (built from
+# Installs what the build, the local stack, the tests and the benchmarks
+# need, skipping whatever is already there: Debian's OpenSSL headers (for
+# librdkafka), Debian's ClickHouse, the tansu broker (built from
 # crates.io, about 10 minutes the first time), and the Python packages of
 # tests/requirements.txt. Safe to run again.
 set -euo pipefail
@@ -17,6 +18,12 @@ apt_install() {
     fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "$@"
 }
+
+# librdkafka is built with OpenSSL (TLS and SASL/SCRAM to secured clusters).
+if ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
+    echo "install: OpenSSL headers and pkg-config (Debian packages), for librdkafka"
+    apt_install libssl-dev pkg-config
+fi
 
 if ! command -v clickhouse-server >/dev/null || ! command -v clickhouse-client >/dev/null; then
     echo "install: ClickHouse server (Debian package)"
