@@ -258,7 +258,6 @@ async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
 /// event exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dead_letters_the_broker_refuses_fail_healthz_and_do_not_hold_up_a_stop() {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
     let env = TestEnv::new("dlq_refused").await;
@@ -312,22 +311,10 @@ async fn dead_letters_the_broker_refuses_fail_healthz_and_do_not_hold_up_a_stop(
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let _accepted = env.spawn_ingest(&log, &args);
     assert_exactly_once(&env, &events, Duration::from_secs(60)).await;
-    let reader: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", cluster.bootstrap_servers())
-        .set("group.id", format!("e2e.{}.dlq-reader", env.name))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[env.dead_letter_topic.as_str()]).unwrap();
-    let mut keys = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while keys.len() < invalid.len() && Instant::now() < deadline {
-        if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
-            keys.push(String::from_utf8_lossy(rdkafka::Message::key(&m).unwrap_or_default()).into_owned());
-        }
-    }
-    keys.sort();
     let expected: Vec<String> = invalid.iter().filter_map(|(k, _)| k.clone()).collect();
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", cluster.bootstrap_servers());
+    let keys = common::dead_letter_keys(&env, client, expected.len()).await;
     assert_eq!(keys, expected, "each refused record dead-lettered once the broker accepts");
     let (status, body) = get(&base, "/healthz").await.expect("/healthz answers");
     assert_eq!(status, 200, "{body}");

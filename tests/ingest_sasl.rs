@@ -11,9 +11,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{KillOnDrop, TestEnv, assert_exactly_once, free_port, publish, publish_traffic, traffic};
+use common::{
+    KillOnDrop, TestEnv, assert_exactly_once, dead_letter_keys, free_port, publish, publish_traffic, traffic,
+};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use tokio_util::sync::CancellationToken;
 
 const USER: &str = "dvc-ingest";
@@ -106,25 +108,8 @@ async fn the_client_settings_of_a_sasl_cluster_reach_the_consumer_dead_letters_a
     assert_exactly_once(&env, &events, Duration::from_secs(90)).await;
 
     // The dead-letter producer: the invalid records, keys as sent.
-    let reader: BaseConsumer = with_sasl(&bootstrap)
-        .set("group.id", format!("e2e.{}.dlq-reader", env.name))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    reader.subscribe(&[env.dead_letter_topic.as_str()]).unwrap();
-    let keys = tokio::task::spawn_blocking(move || {
-        let mut keys = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while keys.len() < 3 && Instant::now() < deadline {
-            if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
-                keys.push(String::from_utf8_lossy(rdkafka::Message::key(&m).unwrap_or_default()).into_owned());
-            }
-        }
-        keys.sort();
-        keys
-    });
     let expected: Vec<String> = invalid.iter().filter_map(|(k, _)| k.clone()).collect();
-    assert_eq!(keys.await.unwrap(), expected);
+    assert_eq!(dead_letter_keys(&env, with_sasl(&bootstrap), expected.len()).await, expected);
 
     // The lag reader: every partition of the dossier topic at lag 0, read
     // from the broker (every 10 s).

@@ -297,6 +297,32 @@ pub async fn stream_traffic(env: &TestEnv, traffic: &[Routed], chunks: usize, pa
     }
 }
 
+/// The keys (sorted) of the dead letters `env`'s ingest wrote, read from
+/// the topic's beginning through `client` (its bootstrap servers and any
+/// security settings) until `expected` arrived or 30 s passed.
+pub async fn dead_letter_keys(env: &TestEnv, mut client: ClientConfig, expected: usize) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let reader: BaseConsumer = client
+        .set("group.id", format!("e2e.{}.dlq-reader", env.name))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("dead-letter reader");
+    reader.subscribe(&[env.dead_letter_topic.as_str()]).expect("subscribed to the dead-letter topic");
+    tokio::task::spawn_blocking(move || {
+        let mut keys = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while keys.len() < expected && Instant::now() < deadline {
+            if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
+                keys.push(String::from_utf8_lossy(rdkafka::Message::key(&m).unwrap_or_default()).into_owned());
+            }
+        }
+        keys.sort();
+        keys
+    })
+    .await
+    .expect("the reader thread")
+}
+
 /// Publishes `traffic` to `env`'s topics, stream by stream.
 pub async fn publish_traffic(producer: &FutureProducer, env: &TestEnv, traffic: &[Routed]) {
     for stream in Stream::ALL {

@@ -5,7 +5,8 @@
 //! Guarantees: a batch's offset is committed only after its rows are in
 //! ClickHouse and its dead letters are acknowledged; a batch is retried until
 //! it succeeds, never skipped (dead letters are not retried once the service
-//! stops: the batch is left uncommitted and read again after the restart). Batch n+1 fills while batch n is written; with
+//! stops: the batch is left uncommitted and read again after the restart).
+//! Batch n+1 fills while batch n is written; with
 //! a full batch behind a write the task stops reading, its records queue up,
 //! and once the records queued across all partitions reach
 //! `--queue-max-records` the poll loop pauses partitions: memory stays bounded
