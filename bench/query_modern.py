@@ -123,7 +123,7 @@ def main():
         for stmt in migrations():
             modern.query(stmt)
     load_seconds = load(server, modern)
-    queries = rates_queries()
+    queries = rates_queries()["queries"]
 
     results = {}
     for name, run in (("clickhouse_18", server.query), ("clickhouse_current", modern.query)):

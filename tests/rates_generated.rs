@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::recount::{GROUPINGS, assert_api_matches_recount};
+use common::recount::{Endpoint, GROUPINGS, assert_api_matches_recount};
 use common::{TestEnv, keyed, producer, publish, start_api};
 use dvc_events::Stream;
 use dvc_portal_sim::lifecycle::{self, Faults};
@@ -50,7 +50,10 @@ async fn generated_traffic_rates_equal_an_independent_recount() {
             (date!(2024 - 07 - 02), date!(2024 - 07 - 02)),
             (date!(2024 - 06 - 30), date!(2024 - 07 - 20)),
         ] {
-            assert_api_matches_recount(&client, &base, &sent, from, to, &GROUPINGS, &format!("seed {seed}")).await;
+            for endpoint in [Endpoint::Rates, Endpoint::Series] {
+                let label = format!("seed {seed}");
+                assert_api_matches_recount(&client, &base, endpoint, &sent, (from, to), &GROUPINGS, &label).await;
+            }
         }
         stop.cancel();
         ingest.await.unwrap().expect("ingest stops cleanly");

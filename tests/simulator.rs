@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::recount::{Sums, assert_api_matches_recount, recount};
+use common::recount::{Endpoint, Sums, assert_api_matches_recount, recount};
 use common::{TestEnv, binary, start_api};
 use dvc_events::{Event, Stream};
 use dvc_portal_sim::catalog;
@@ -174,7 +174,7 @@ async fn a_simulated_backfill_with_faults_lands_on_target_through_the_pipeline()
     let client = reqwest::Client::new();
     let (from, to) = (date!(2024 - 07 - 05), date!(2024 - 07 - 11));
     let groupings = ["national", "authority_kind", "authority_code"];
-    assert_api_matches_recount(&client, &base, &sent, from, to, &groupings, "simulator").await;
+    assert_api_matches_recount(&client, &base, Endpoint::Rates, &sent, (from, to), &groupings, "simulator").await;
     let url = format!("{base}/v1/rates?metric=full_online_share&from={from}&to={to}&group_by=authority_kind");
     let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
     let [ministry, province] = [0, 1].map(|i| body["rows"][i]["value"].as_f64().unwrap());

@@ -14,6 +14,9 @@ pub const GROUPINGS: [&str; 5] = ["national", "authority_kind", "authority_code"
 /// (numerator, denominator) per group, for one metric and grouping.
 pub type Sums = BTreeMap<String, (u64, u64)>;
 
+/// [`Sums`] by (metric, grouping).
+pub type Recount = BTreeMap<(String, String), Sums>;
+
 fn vietnam_day(t: OffsetDateTime) -> Date {
     t.to_offset(UtcOffset::from_hms(7, 0, 0).unwrap()).date()
 }
@@ -125,7 +128,7 @@ fn payments(traffic: &Traffic) -> Vec<Payment> {
 }
 
 /// Every metric × grouping over the days `from..=to`.
-pub fn recount(traffic: &Traffic, from: Date, to: Date) -> BTreeMap<(String, String), Sums> {
+pub fn recount(traffic: &Traffic, from: Date, to: Date) -> Recount {
     let dossiers = dossiers(traffic);
     let payments = payments(traffic);
     let paid_online: HashSet<&str> = payments.iter().filter(|p| p.counts()).map(|p| p.dossier_id.as_str()).collect();
@@ -165,15 +168,9 @@ pub fn recount(traffic: &Traffic, from: Date, to: Date) -> BTreeMap<(String, Str
 }
 
 /// What the API must answer for one metric and grouping, from the recount.
-fn expected_rows(kind: dvc_warehouse::MetricKind, grouping: &str, sums: Option<&Sums>) -> Vec<Value> {
-    let empty = BTreeMap::new();
-    let mut sums = sums.unwrap_or(&empty).clone();
-    // No rows at all: the national figure is still answered, with nothing counted.
-    if sums.is_empty() && grouping == "national" {
-        sums.insert("national".to_owned(), (0, 0));
-    }
-    sums.into_iter()
-        .map(|(group, (num, den))| match kind {
+fn expected_rows(kind: dvc_warehouse::MetricKind, sums: &Sums) -> Vec<Value> {
+    sums.iter()
+        .map(|(group, &(num, den))| match kind {
             dvc_warehouse::MetricKind::Rate => serde_json::json!({
                 "group": group, "numerator": num, "denominator": den,
                 "value": (den > 0).then(|| num as f64 / den as f64),
@@ -185,37 +182,76 @@ fn expected_rows(kind: dvc_warehouse::MetricKind, grouping: &str, sums: Option<&
         .collect()
 }
 
-/// Asserts that the rates API at `base` answers, for every metric and each of
-/// `groupings` over `from..=to`, exactly what the recount of `sent` gives.
+/// `url`'s answer, its rows equal to `want` (values within 1e-9).
+async fn assert_rows(client: &reqwest::Client, url: &str, want: &[Value], label: &str) {
+    let body: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    let got = body["rows"].as_array().unwrap_or_else(|| panic!("{url}: {body}"));
+    assert_eq!(got.len(), want.len(), "{label} {url}\n got {got:?}\nwant {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(
+            (&g["day"], &g["group"], &g["numerator"], &g["denominator"]),
+            (&w["day"], &w["group"], &w["numerator"], &w["denominator"]),
+            "{label} {url}"
+        );
+        match (g["value"].as_f64(), w["value"].as_f64()) {
+            (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9, "{label} {url}: {a} vs {b}"),
+            (a, b) => assert_eq!(a, b, "{label} {url}"),
+        }
+    }
+}
+
+/// Which answer of the rates API a test compares with the recount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/rates`: the recount of the whole range.
+    Rates,
+    /// `/v1/series`: each day's recount (days and groups counting nothing
+    /// left out).
+    Series,
+}
+
+/// Asserts that the rates API at `base` answers `endpoint`, for every metric
+/// and each of `groupings` over `from..=to`, exactly what the recount of
+/// `sent` gives.
 pub async fn assert_api_matches_recount(
     client: &reqwest::Client,
     base: &str,
+    endpoint: Endpoint,
     sent: &Traffic,
-    from: Date,
-    to: Date,
+    (from, to): (Date, Date),
     groupings: &[&str],
     label: &str,
 ) {
-    let expected = recount(sent, from, to);
+    let days: Vec<(Option<Date>, Recount)> = match endpoint {
+        Endpoint::Rates => vec![(None, recount(sent, from, to))],
+        Endpoint::Series => std::iter::successors(Some(from), |d| d.next_day())
+            .take_while(|d| *d <= to)
+            .map(|d| (Some(d), recount(sent, d, d)))
+            .collect(),
+    };
+    let path = match endpoint {
+        Endpoint::Rates => "rates",
+        Endpoint::Series => "series",
+    };
     for metric in dvc_warehouse::METRICS {
         for grouping in groupings {
-            let url = format!("{base}/v1/rates?metric={}&from={from}&to={to}&group_by={grouping}", metric.name);
-            let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-            let want =
-                expected_rows(metric.kind, grouping, expected.get(&(metric.name.to_owned(), (*grouping).to_owned())));
-            let got = body["rows"].as_array().unwrap_or_else(|| panic!("{url}: {body}"));
-            assert_eq!(got.len(), want.len(), "{label} {url}\n got {got:?}\nwant {want:?}");
-            for (g, w) in got.iter().zip(&want) {
-                assert_eq!(
-                    (&g["group"], &g["numerator"], &g["denominator"]),
-                    (&w["group"], &w["numerator"], &w["denominator"]),
-                    "{label} {url}"
-                );
-                match (g["value"].as_f64(), w["value"].as_f64()) {
-                    (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9, "{label} {url}: {a} vs {b}"),
-                    (a, b) => assert_eq!(a, b, "{label} {url}"),
+            let url = format!("{base}/v1/{path}?metric={}&from={from}&to={to}&group_by={grouping}", metric.name);
+            let key = (metric.name.to_owned(), (*grouping).to_owned());
+            let mut want = Vec::new();
+            for (day, expected) in &days {
+                let mut sums = expected.get(&key).cloned().unwrap_or_default();
+                // No rows at all: the national rate is still answered, with nothing counted.
+                if sums.is_empty() && *grouping == "national" && endpoint == Endpoint::Rates {
+                    sums.insert("national".to_owned(), (0, 0));
                 }
+                want.extend(expected_rows(metric.kind, &sums).into_iter().map(|mut row| {
+                    if let Some(day) = day {
+                        row["day"] = day.to_string().into();
+                    }
+                    row
+                }));
             }
+            assert_rows(client, &url, &want, label).await;
         }
     }
 }

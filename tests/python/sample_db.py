@@ -42,7 +42,8 @@ def migrations():
 
 
 def rates_queries():
-    """The SQL `/v1/rates` runs: [{metric, group_by, sql}] from `dvc-rates-api --print-queries`."""
+    """The SQL `/v1/rates` runs, from `dvc-rates-api --print-queries`: {measures, pending_delta,
+    queries: [{metric, group_by, numerator, denominator, count, sql, rollup_sql}]}."""
     out = subprocess.run([BIN / "dvc-rates-api", "--print-queries"], check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 

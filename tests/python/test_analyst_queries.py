@@ -48,11 +48,52 @@ def test_ministries_vs_provinces_matches_the_expected_rates(server):
 
 def test_the_rates_api_queries_give_the_expected_rates(server):
     expected = json.loads((SAMPLES / "expected-rates.json").read_text())
-    queries = rates_queries()
+    queries = rates_queries()["queries"]
     assert sorted(f"{q['metric']}/{q['group_by']}" for q in queries) == sorted(expected["results"])
     for q in queries:
         sql = bind(q["sql"], expected["from"], expected["to"])
         got = [(g, int(n), int(d)) for g, n, d in json.loads(server.query(sql))["data"]]
-        want = [(r["group"], r["value"], 0) if r["numerator"] is None else (r["group"], r["numerator"], r["denominator"])
-                for r in expected["results"][f"{q['metric']}/{q['group_by']}"]]
-        assert got == want, q["metric"] + "/" + q["group_by"]
+        assert got == expected_figures(expected, f"{q['metric']}/{q['group_by']}"), q["metric"] + "/" + q["group_by"]
+
+
+def expected_figures(expected, key):
+    """(group, numerator, denominator) of expected-rates.json (a total's value as numerator, 0 as denominator)."""
+    return [(r["group"], r["value"], 0) if r["numerator"] is None else (r["group"], r["numerator"], r["denominator"])
+            for r in expected["results"][key]]
+
+
+def group_key(group_by, authority_code, agency_code, procedure_code):
+    """CONTRACT.md §6's groups, from a row's grouping columns."""
+    return {
+        "national": "national",
+        "authority_kind": "ministry" if authority_code.startswith("G") else "province",
+        "authority_code": authority_code,
+        "agency_code": agency_code,
+        "procedure_code": procedure_code,
+    }[group_by]
+
+
+def test_the_rollup_sums_plus_the_pending_delta_give_the_expected_rates(server):
+    """How the API answers: the rollup's sums of the range plus the pending
+    ids' delta rows in it, read at the same batch (nothing writes here)."""
+    expected = json.loads((SAMPLES / "expected-rates.json").read_text())
+    printed = rates_queries()
+    index = {name: i for i, name in enumerate(printed["measures"])}
+    delta = json.loads(server.query(printed["pending_delta"]))["data"]
+    assert delta, "nothing is rolled up here: every dossier is pending"
+    for q in printed["queries"]:
+        rolled_up = json.loads(server.query(bind(q["rollup_sql"], expected["from"], expected["to"])))["data"]
+        batches = {(int(r[5]), r[6]) for r in rolled_up} | {(int(r[4]), r[5]) for r in delta}
+        assert len(batches) == 1, f"both reads saw the same batch: {batches}"
+        sums = {}
+        for _, grp, n, d, c, _, _ in rolled_up:
+            sums[grp] = [a + int(b) for a, b in zip(sums.get(grp, [0, 0, 0]), (n, d, c))]
+        for day, authority, agency, procedure, _, _, measures in delta:
+            if expected["from"] <= day <= expected["to"]:
+                den = int(measures[index[q["denominator"]]]) if q["denominator"] else 0
+                add = (int(measures[index[q["numerator"]]]), den, int(measures[index[q["count"]]]))
+                grp = group_key(q["group_by"], authority, agency, procedure)
+                sums[grp] = [a + b for a, b in zip(sums.get(grp, [0, 0, 0]), add)]
+        got = sorted((grp, n, d) for grp, (n, d, c) in sums.items() if c > 0)
+        key = f"{q['metric']}/{q['group_by']}"
+        assert got == expected_figures(expected, key), key

@@ -431,9 +431,9 @@ async fn main() -> Result<()> {
     let (mut shared_api, shared_base) = rates_api(&client, &args.stack, &main_history.clickhouse, &[]).await?;
     eprintln!("query-bench: {} dashboards for {} s", args.clients, args.client_seconds);
     let (concurrent, concurrent_errors) = dashboards(&shared_base, args.clients, args.client_seconds, last).await?;
-    // As under live traffic: ids touched since the last batch, read from
-    // their states by the exact view (2,000 dossiers: a few seconds of a
-    // national day's touches).
+    // As under live traffic: ids touched since the last batch, whose rows
+    // the API reads from their states (the pending delta; 2,000 dossiers: a
+    // few seconds of a national day's touches).
     let db = main_history.clickhouse.client();
     db.query("INSERT INTO touches SELECT now(), 1, dossier_id FROM dossier_state_v2 LIMIT 2000").execute().await?;
     let pending: u64 = db.query("SELECT count() FROM rollup_pending").fetch_one().await?;
@@ -509,7 +509,7 @@ async fn main() -> Result<()> {
         "concurrent_pending_p99_ms": ms(percentile(&concurrent_pending, 99.0)),
         "concurrent_pending_errors": concurrent_pending_errors,
         "bytes_per_dossier": bytes,
-        "setup": "2 cores, ClickHouse 18.16 (Debian); single requests: dvc-rates-api with 4 query slots and no shared answers (--answer-cache-mb=0), after one warm-up pass; dashboards: default settings (4 query slots, answers shared per rollup batch)",
+        "setup": "2 cores, ClickHouse 18.16 (Debian); single requests: dvc-rates-api with 4 query slots and no shared answers (--answer-cache-mb=0), after one warm-up pass; dashboards: default settings (4 query slots; the rollup's sums shared per batch, the pending delta per check)",
     });
     std::fs::create_dir_all(args.out.parent().unwrap_or(&PathBuf::from(".")))?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&result)? + "\n")?;

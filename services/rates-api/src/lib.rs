@@ -1,12 +1,19 @@
-//! The rates API (CONTRACT.md §6). Every figure is computed in ClickHouse
-//! from the rollup (and the states of the ids it has not counted yet), over
+//! The rates API (CONTRACT.md §6). Every figure is summed in ClickHouse
+//! from the rollup and the states of the ids it has not counted yet, over
 //! the metric catalog of `dvc_warehouse::METRICS`; this service validates
-//! parameters, asks whether anything is pending, runs the catalog query and
-//! shapes the answer. Reads only: point it at a read-only ClickHouse user.
+//! parameters, asks whether anything is pending, reads the catalog queries
+//! and shapes the answer. Reads only: point it at a read-only ClickHouse
+//! user.
+//!
+//! How the work is shared: concurrent requests share one pending check,
+//! which also reads the pending ids' share of every figure (their rows now
+//! less what the rollup counts for them) once for all of them; the rollup's
+//! sums of each request are shared among the requests at the same rollup
+//! batch; an answer adds the two, read at the same batch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,7 +24,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
-use dvc_warehouse::{ClickHouseArgs, GroupBy, METRICS, MetricKind, Reading, metric, range_query};
+use dvc_warehouse::{ClickHouseArgs, GroupBy, MEASURES, METRICS, MetricKind, metric, pending_delta_query, range_query};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::macros::{format_description, offset};
@@ -41,9 +48,12 @@ pub struct Config {
     /// Print the OpenAPI document and exit.
     #[arg(long)]
     pub openapi: bool,
-    /// Print the SQL `/v1/rates` runs for every metric × grouping and exit
-    /// (JSON: [{metric, group_by, sql}]; the `?` are pairs of the first and last
-    /// day), for analysts and for measuring the queries elsewhere.
+    /// Print the SQL `/v1/rates` runs and exit (JSON: {measures,
+    /// pending_delta, queries: [{metric, group_by, numerator, denominator,
+    /// count, sql, rollup_sql}]}; the `?` are pairs of the first and last
+    /// day; `sql` is the exact query in one read, `rollup_sql` the rollup's
+    /// sums an answer adds `pending_delta`'s rows to), for analysts and for
+    /// measuring the queries elsewhere.
     #[arg(long)]
     pub print_queries: bool,
 }
@@ -64,9 +74,9 @@ pub struct Limits {
     #[arg(long, env = "DVC_RATES_QUERY_TIMEOUT_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub query_timeout_ms: u64,
-    /// Memory for answers read from the rollup alone (MiB; 0 turns it off):
-    /// while nothing is pending, requests asking the same thing at the same
-    /// rollup batch share one query.
+    /// Memory for the rollup's sums shared among requests (MiB; 0 turns it
+    /// off): requests asking the same thing at the same rollup batch share
+    /// one query.
     #[arg(long, env = "DVC_RATES_ANSWER_CACHE_MB", default_value_t = 64)]
     pub answer_cache_mb: u64,
 }
@@ -84,8 +94,8 @@ pub const MAX_PARAMETER_LEN: usize = 64;
 /// What a 503 tells the client to wait before it retries (seconds).
 const RETRY_AFTER_SECONDS: u64 = 1;
 
-/// What the handlers share: the ClickHouse client, the query slots and the
-/// answers read from the rollup alone.
+/// What the handlers share: the ClickHouse client, the query slots, the
+/// rollup's sums by batch and the pending check.
 #[derive(Clone)]
 struct Api {
     clickhouse: clickhouse::Client,
@@ -98,9 +108,8 @@ struct Api {
 
 /// The pending check in flight (`None` until it answers). One runs at a
 /// time and the requests arriving meanwhile share its answer, so an answer
-/// reflects the data as of at most one check (milliseconds) before its
-/// request.
-type Check = watch::Receiver<Option<Result<Pending, Unavailable>>>;
+/// reflects the data as of at most one check before its request.
+type Check = watch::Receiver<Option<Result<Snapshot, Unavailable>>>;
 
 /// Which answer a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,10 +118,29 @@ enum Endpoint {
     Series,
 }
 
-/// An answer read from the rollup alone, at one rollup batch.
+/// The rollup batch a read of `rate_rollup` saw: its number and its
+/// progress (0 and "" before the first batch). The rollup changes only with
+/// a batch, whose rows and progress are one insert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Batch {
+    number: u64,
+    progress: String,
+}
+
+impl Batch {
+    /// The latest of the batches rows report (each group row of a read
+    /// reports the batch of the progress rows among its rows, if any).
+    fn latest<'a>(seen: impl Iterator<Item = (u64, &'a str)>) -> Batch {
+        seen.max_by_key(|(number, _)| *number)
+            .map(|(number, progress)| Batch { number, progress: progress.to_owned() })
+            .unwrap_or_default()
+    }
+}
+
+/// The rollup's sums a request asks for, at one rollup batch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AnswerKey {
-    batch: String,
+    batch: Batch,
     endpoint: Endpoint,
     metric: &'static str,
     group: GroupBy,
@@ -120,16 +148,13 @@ struct AnswerKey {
     to: Date,
 }
 
-/// The answers read from the rollup alone, by the rollup batch they were
-/// read at. While nothing is pending an answer depends only on its request
-/// and the rollup, which changes only with a new batch (each batch writes
-/// its rows and its progress in one insert): requests that find the same
-/// latest batch share one query (one runs, the others wait for it), and a
-/// new batch starts afresh.
+/// The rollup's sums by the batch they were read at: requests that ask the
+/// same thing at the same batch share one query (one runs, the others wait
+/// for it), and a newer batch starts afresh.
 #[derive(Clone)]
 struct Answers {
-    cache: moka::future::Cache<AnswerKey, Bytes>,
-    batch: Arc<Mutex<String>>,
+    cache: moka::future::Cache<AnswerKey, Arc<RollupSums>>,
+    batch: Arc<Mutex<Batch>>,
 }
 
 impl Answers {
@@ -137,18 +162,21 @@ impl Answers {
         (megabytes > 0).then(|| Answers {
             cache: moka::future::Cache::builder()
                 .max_capacity(megabytes.saturating_mul(1 << 20))
-                .weigher(|_, body: &Bytes| u32::try_from(body.len()).unwrap_or(u32::MAX))
+                .weigher(|_, sums: &Arc<RollupSums>| u32::try_from(sums.bytes()).unwrap_or(u32::MAX))
                 .time_to_idle(Duration::from_secs(600))
                 .build(),
             batch: Arc::default(),
         })
     }
 
-    /// Drops the answers of earlier batches when `batch` is new.
-    fn at_batch(&self, batch: &str) {
+    /// Drops the sums of earlier batches when `batch` is newer than any
+    /// seen. (Sums are keyed by their batch, so this only frees memory: a
+    /// request still at an older batch, or a rollup started afresh, never
+    /// finds another batch's sums.)
+    fn at_batch(&self, batch: &Batch) {
         let mut latest = self.batch.lock().expect("the batch lock is never poisoned");
-        if *latest != batch {
-            batch.clone_into(&mut latest);
+        if batch.number > latest.number {
+            *latest = batch.clone();
             self.cache.invalidate_all();
         }
     }
@@ -156,25 +184,131 @@ impl Answers {
 
 /// Whether anything is pending, and the rollup's latest batch.
 const PENDING_SQL: &str = "SELECT (SELECT count() FROM rollup_pending) AS pending, \
-     concat(toString(max(batch)), ' ', argMax(id, batch)) AS batch \
+     max(batch) AS latest, argMax(id, batch) AS progress \
      FROM rate_rollup WHERE kind = 'progress' AND published > 0";
 
-#[derive(Row, Deserialize, Clone)]
+#[derive(Row, Deserialize)]
 struct Pending {
     pending: u64,
-    batch: String,
+    latest: u64,
+    progress: String,
 }
 
-/// Every metric × grouping with the SQL `/v1/rates` runs for it.
+/// What a pending check found: the rollup's latest batch and, when ids are
+/// pending, their share of every figure (`pending_delta_query`), read at
+/// that batch.
+#[derive(Clone)]
+struct Snapshot {
+    batch: Batch,
+    delta: Option<Delta>,
+}
+
+/// The pending ids' share of every figure, as one check read it.
+type Delta = Arc<Vec<DeltaRow>>;
+
+/// The pending ids' rows now less the rows the rollup counts for them, by
+/// day and grouping columns.
+#[derive(Row, Deserialize, Debug)]
+struct DeltaRow {
+    d: String,
+    authority_code: String,
+    agency_code: String,
+    procedure_code: String,
+    batch: u64,
+    progress: String,
+    /// In `MEASURES` order.
+    measures: Vec<i64>,
+}
+
+/// One group of `Metric::rollup_query`.
+#[derive(Row, Deserialize, Debug)]
+struct GroupSums {
+    d: String,
+    grp: String,
+    numerator: i64,
+    denominator: i64,
+    counted: i64,
+    batch: u64,
+    progress: String,
+}
+
+/// The rollup's sums for one request, the batch they were read at, and the
+/// last answer made from them.
+#[derive(Debug)]
+struct RollupSums {
+    batch: Batch,
+    rows: Vec<GroupSums>,
+    /// The body of that answer and the delta it added, so that the
+    /// requests sharing both share the body too.
+    made: Mutex<Option<(Added, Bytes)>>,
+}
+
+/// The delta an answer added: none, or one check's (a `Weak` names it
+/// without keeping it alive).
+type Added = Option<Weak<Vec<DeltaRow>>>;
+
+impl RollupSums {
+    fn new(batch: Batch, rows: Vec<GroupSums>) -> RollupSums {
+        RollupSums { batch, rows, made: Mutex::default() }
+    }
+
+    /// Roughly what it holds in memory, its answer's body included.
+    fn bytes(&self) -> usize {
+        self.rows.iter().map(|r| r.d.len() + r.grp.len() + r.progress.len() + 224).sum::<usize>() + 64
+    }
+
+    /// The body of `request`'s answer from these sums and `delta`, made
+    /// once for each delta added.
+    fn answer(&self, endpoint: Endpoint, request: &RatesRequest, delta: Option<&Delta>) -> Result<Bytes, Unavailable> {
+        let mut made = self.made.lock().expect("the answer lock is never poisoned");
+        if let Some((with, body)) = &*made {
+            let same = match (with, delta) {
+                (None, None) => true,
+                (Some(with), Some(delta)) => Weak::ptr_eq(with, &Arc::downgrade(delta)),
+                _ => false,
+            };
+            if same {
+                return Ok(body.clone());
+            }
+        }
+        let rows = delta.map_or(&[][..], |d| d.as_slice());
+        let figures = figures(endpoint, request, &self.rows, rows)
+            .inspect_err(|disagree| tracing::warn!(error = %disagree.0, "answered 503"))?;
+        let body = body(endpoint, request, figures);
+        *made = Some((delta.map(Arc::downgrade), body.clone()));
+        Ok(body)
+    }
+}
+
+/// One figure of an answer: day (empty for `/v1/rates`), group, numerator,
+/// denominator.
+type Figure = (String, String, u64, u64);
+
+/// How many times a request reads the rollup's sums again when a batch
+/// landed between them and its pending check, before it runs the catalog's
+/// exact query instead.
+const ATTEMPTS: usize = 3;
+
+/// The SQL `/v1/rates` runs: the pending ids' delta, and for every metric ×
+/// grouping the exact query, the rollup's sums and which measures it adds.
 pub fn queries() -> serde_json::Value {
-    METRICS
+    let queries: Vec<serde_json::Value> = METRICS
         .iter()
         .flat_map(|m| {
-            GroupBy::ALL
-                .into_iter()
-                .map(|g| json!({"metric": m.name, "group_by": g.as_str(), "sql": m.query(g, Reading::Exact)}))
+            GroupBy::ALL.into_iter().map(|g| {
+                json!({
+                    "metric": m.name,
+                    "group_by": g.as_str(),
+                    "numerator": m.numerator_column,
+                    "denominator": m.denominator_column,
+                    "count": m.source.count_column(),
+                    "sql": m.query(g),
+                    "rollup_sql": m.rollup_query(g, false),
+                })
+            })
         })
-        .collect()
+        .collect();
+    json!({ "measures": MEASURES, "pending_delta": pending_delta_query(), "queries": queries })
 }
 
 /// Serves until `stop` fires.
@@ -221,13 +355,6 @@ pub struct RateRow {
     pub denominator: Option<u64>,
     /// A fraction for rates, an integer for totals.
     pub value: Option<serde_json::Number>,
-}
-
-#[derive(Row, Deserialize)]
-struct Sums {
-    grp: String,
-    numerator: u64,
-    denominator: u64,
 }
 
 /// A bad request parameter: answered 400 with `{"error": "<parameter>: <problem>"}`.
@@ -373,9 +500,8 @@ impl Api {
         }
     }
 
-    /// Whether anything is pending, and the rollup's latest batch: the
-    /// answer of the check in flight, or of a new one.
-    async fn pending(&self) -> Result<Pending, Unavailable> {
+    /// What the check in flight finds, or a new one.
+    async fn snapshot(&self) -> Result<Snapshot, Unavailable> {
         let mut check = {
             let mut current = self.check.lock().expect("the check lock is never poisoned");
             match &*current {
@@ -385,8 +511,8 @@ impl Api {
                     let (answer, check) = watch::channel(None);
                     let api = self.clone();
                     tokio::spawn(async move {
-                        let now = api.bounded(api.clickhouse.query(PENDING_SQL), async |q| q.fetch_one().await).await;
-                        answer.send_replace(Some(now));
+                        let found = api.check().await;
+                        answer.send_replace(Some(found));
                     });
                     *current = Some(check.clone());
                     check
@@ -400,55 +526,95 @@ impl Api {
         answered.clone().expect("waited for an answer")
     }
 
-    /// The answer to a valid request, as its JSON body. The rollup alone is
-    /// read when nothing is pending (`rollup_pending` is empty), through the
-    /// answers shared at its latest batch; the exact union otherwise.
-    async fn answer(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Bytes, Unavailable> {
-        let now = self.pending().await?;
-        if now.pending > 0 {
-            return self.read(endpoint, request, Reading::Exact).await;
+    /// Whether anything is pending and, if so, the pending ids' share of
+    /// every figure.
+    async fn check(&self) -> Result<Snapshot, Unavailable> {
+        let now: Pending = self.bounded(self.clickhouse.query(PENDING_SQL), async |q| q.fetch_one().await).await?;
+        if now.pending == 0 {
+            return Ok(Snapshot { batch: Batch { number: now.latest, progress: now.progress }, delta: None });
         }
-        let Some(answers) = &self.answers else {
-            return self.read(endpoint, request, Reading::RollupOnly).await;
+        let query = self.clickhouse.query(&pending_delta_query());
+        let rows: Vec<DeltaRow> = self.bounded(query, async |q| q.fetch_all().await).await?;
+        if let Some(row) = rows.iter().find(|r| r.measures.len() != MEASURES.len()) {
+            return Err(Unavailable(format!(
+                "the pending rows have {} measures, not {}: is the database migrated?",
+                row.measures.len(),
+                MEASURES.len()
+            )));
+        }
+        let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
+        Ok(Snapshot { batch, delta: Some(Arc::new(rows)) })
+    }
+
+    /// The figures of a valid request: the rollup's sums plus the pending
+    /// ids' share, both read at the same rollup batch. When batches keep
+    /// landing between the two reads, the catalog's exact query.
+    async fn answer(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Bytes, Unavailable> {
+        for _ in 0..ATTEMPTS {
+            let snapshot = self.snapshot().await?;
+            let sums = self.rollup_sums(endpoint, request, &snapshot.batch).await?;
+            match &snapshot.delta {
+                None => return sums.answer(endpoint, request, None),
+                Some(delta) if sums.batch == snapshot.batch => return sums.answer(endpoint, request, Some(delta)),
+                Some(_) => tracing::debug!(
+                    checked = snapshot.batch.number,
+                    summed = sums.batch.number,
+                    "a rollup batch landed between the pending check and the sums; checking again"
+                ),
+            }
+        }
+        Ok(body(endpoint, request, self.exact(endpoint, request).await?))
+    }
+
+    /// The rollup's sums of `request`, shared among the requests at `batch`.
+    async fn rollup_sums(
+        &self,
+        endpoint: Endpoint,
+        request: &RatesRequest,
+        batch: &Batch,
+    ) -> Result<Arc<RollupSums>, Unavailable> {
+        let read = async {
+            let sql = request.metric.rollup_query(request.group, endpoint == Endpoint::Series);
+            let query = range_query(&self.clickhouse, &sql, &request.from.to_string(), &request.to.to_string());
+            let rows: Vec<GroupSums> = self.bounded(query, async |q| q.fetch_all().await).await?;
+            let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
+            Ok(Arc::new(RollupSums::new(batch, rows)))
         };
-        answers.at_batch(&now.batch);
+        let Some(answers) = &self.answers else {
+            return read.await;
+        };
+        answers.at_batch(batch);
         let key = AnswerKey {
-            batch: now.batch,
+            batch: batch.clone(),
             endpoint,
             metric: request.metric.name,
             group: request.group,
             from: request.from,
             to: request.to,
         };
-        answers
-            .cache
-            .try_get_with(key, self.read(endpoint, request, Reading::RollupOnly))
-            .await
-            .map_err(|e| Unavailable::clone(&e))
+        let sums = answers.cache.try_get_with(key.clone(), read).await.map_err(|e| Unavailable::clone(&e))?;
+        if sums.batch != key.batch {
+            // Read after a newer batch landed: not the sums of `batch`.
+            answers.cache.invalidate(&key).await;
+        }
+        Ok(sums)
     }
 
-    /// Runs the catalog query of `request` and shapes its answer.
-    async fn read(&self, endpoint: Endpoint, request: &RatesRequest, reading: Reading) -> Result<Bytes, Unavailable> {
+    /// The figures from the catalog's exact query, in one read.
+    async fn exact(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Vec<Figure>, Unavailable> {
         let (metric, group) = (request.metric, request.group);
         let (from, to) = (request.from.to_string(), request.to.to_string());
-        let rows = match endpoint {
+        Ok(match endpoint {
             Endpoint::Rates => {
-                let query = range_query(&self.clickhouse, &metric.query(group, reading), &from, &to);
-                rate_rows(request, self.bounded(query, async |q| q.fetch_all::<Sums>().await).await?)
+                let query = range_query(&self.clickhouse, &metric.query(group), &from, &to);
+                let rows: Vec<(String, u64, u64)> = self.bounded(query, async |q| q.fetch_all().await).await?;
+                rows.into_iter().map(|(grp, n, d)| (String::new(), grp, n, d)).collect()
             }
             Endpoint::Series => {
-                let query = range_query(&self.clickhouse, &metric.daily_query(group, reading), &from, &to);
-                series_rows(request, self.bounded(query, async |q| q.fetch_all::<DailySums>().await).await?)
+                let query = range_query(&self.clickhouse, &metric.daily_query(group), &from, &to);
+                self.bounded(query, async |q| q.fetch_all().await).await?
             }
-        };
-        let body = json!({
-            "metric": metric.name,
-            "from": from,
-            "to": to,
-            "group_by": group.as_str(),
-            "rows": rows,
-        });
-        Ok(Bytes::from(serde_json::to_vec(&body).expect("an answer serialises")))
+        })
     }
 
     /// The answer (CONTRACT.md §6), a 400 naming the bad parameter, or a 503.
@@ -471,24 +637,71 @@ async fn rates(State(api): State<Api>, Query(params): Query<HashMap<String, Stri
     api.respond(Endpoint::Rates, &params).await
 }
 
+/// The figures of `request` from the rollup's sums and the pending ids'
+/// share read at the same batch: by day (for `/v1/series`) and group, the
+/// groups counting none of the metric's rows in the range left out (as the
+/// exact query's `HAVING`), sorted.
+fn figures(
+    endpoint: Endpoint,
+    request: &RatesRequest,
+    sums: &[GroupSums],
+    delta: &[DeltaRow],
+) -> Result<Vec<Figure>, Unavailable> {
+    let mut groups: BTreeMap<(&str, &str), [i64; 3]> = BTreeMap::new();
+    let mut add = |key, [n, d, c]: [i64; 3]| {
+        let sum = groups.entry(key).or_default();
+        *sum = [sum[0] + n, sum[1] + d, sum[2] + c];
+    };
+    for s in sums {
+        add((s.d.as_str(), s.grp.as_str()), [s.numerator, s.denominator, s.counted]);
+    }
+    let (num, den, count) = request.metric.measure_indexes();
+    let (from, to) = (request.from.to_string(), request.to.to_string());
+    for r in delta.iter().filter(|r| from <= r.d && r.d <= to) {
+        let day = if endpoint == Endpoint::Series { r.d.as_str() } else { "" };
+        let group = request.group.key(&r.authority_code, &r.agency_code, &r.procedure_code);
+        add((day, group), [r.measures[num], den.map_or(0, |i| r.measures[i]), r.measures[count]]);
+    }
+    groups
+        .into_iter()
+        .filter_map(|((day, group), [n, d, counted])| match (u64::try_from(n), u64::try_from(d), counted) {
+            (_, _, 0) => None,
+            (Ok(n), Ok(d), 1..) => Some(Ok((day.to_owned(), group.to_owned(), n, d))),
+            _ => Some(Err(Unavailable(format!(
+                "{} for {group} {day} sums to {n} / {d} over {counted} rows, below zero: \
+                 the rollup and the pending rows disagree",
+                request.metric.name
+            )))),
+        })
+        .collect()
+}
+
+/// The answer's JSON body (CONTRACT.md §6).
+fn body(endpoint: Endpoint, request: &RatesRequest, figures: Vec<Figure>) -> Bytes {
+    let rows = match endpoint {
+        Endpoint::Rates => rate_rows(request, figures),
+        Endpoint::Series => series_rows(request, figures),
+    };
+    let body = json!({
+        "metric": request.metric.name,
+        "from": request.from.to_string(),
+        "to": request.to.to_string(),
+        "group_by": request.group.as_str(),
+        "rows": rows,
+    });
+    Bytes::from(serde_json::to_vec(&body).expect("an answer serialises"))
+}
+
 /// `/v1/rates` rows: one per group, sorted; the national figure even when
 /// nothing was counted.
-fn rate_rows(request: &RatesRequest, sums: Vec<Sums>) -> Vec<serde_json::Value> {
+fn rate_rows(request: &RatesRequest, figures: Vec<Figure>) -> Vec<serde_json::Value> {
     let mut rows: Vec<RateRow> =
-        sums.into_iter().map(|s| rate_row(request.metric, s.grp, s.numerator, s.denominator)).collect();
+        figures.into_iter().map(|(_, grp, n, d)| rate_row(request.metric, grp, n, d)).collect();
     if rows.is_empty() && request.group == GroupBy::National {
         rows.push(rate_row(request.metric, "national".to_owned(), 0, 0));
     }
     rows.sort_by(|a, b| a.group.cmp(&b.group));
     rows.into_iter().map(|r| json!(r)).collect()
-}
-
-#[derive(Row, Deserialize)]
-struct DailySums {
-    d: String,
-    grp: String,
-    numerator: u64,
-    denominator: u64,
 }
 
 /// `/v1/series`: the parameters of `/v1/rates`, one row per day and group
@@ -497,11 +710,12 @@ async fn series(State(api): State<Api>, Query(params): Query<HashMap<String, Str
     api.respond(Endpoint::Series, &params).await
 }
 
-fn series_rows(request: &RatesRequest, sums: Vec<DailySums>) -> Vec<serde_json::Value> {
-    sums.into_iter()
-        .map(|s| {
-            let mut row = json!(rate_row(request.metric, s.grp, s.numerator, s.denominator));
-            row["day"] = json!(s.d);
+fn series_rows(request: &RatesRequest, figures: Vec<Figure>) -> Vec<serde_json::Value> {
+    figures
+        .into_iter()
+        .map(|(day, grp, n, d)| {
+            let mut row = json!(rate_row(request.metric, grp, n, d));
+            row["day"] = json!(day);
             row
         })
         .collect()
@@ -619,22 +833,122 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_rollup_batch_drops_the_answers_of_the_earlier_ones() {
-        assert!(Answers::new(0).is_none(), "0 MiB turns the answers off");
-        let answers = Answers::new(1).expect("1 MiB of answers");
-        let key = |batch: &str| AnswerKey {
-            batch: batch.to_owned(),
+    async fn a_newer_rollup_batch_drops_the_sums_of_the_earlier_ones() {
+        assert!(Answers::new(0).is_none(), "0 MiB turns the sums off");
+        let answers = Answers::new(1).expect("1 MiB of sums");
+        let batch = |number: u64| Batch { number, progress: format!("{{\"to\":{number}}}") };
+        let key = |number: u64| AnswerKey {
+            batch: batch(number),
             endpoint: Endpoint::Rates,
             metric: "online_share",
             group: GroupBy::National,
             from: today(),
             to: today(),
         };
-        answers.at_batch("7 {\"to\":1}");
-        answers.cache.insert(key("7 {\"to\":1}"), Bytes::from_static(b"{}")).await;
-        answers.at_batch("7 {\"to\":1}");
-        assert_eq!(answers.cache.get(&key("7 {\"to\":1}")).await.as_deref(), Some(&b"{}"[..]), "same batch: kept");
-        answers.at_batch("8 {\"to\":2}");
-        assert_eq!(answers.cache.get(&key("7 {\"to\":1}")).await, None, "a new batch: dropped");
+        let sums = |number: u64| Arc::new(RollupSums::new(batch(number), Vec::new()));
+        answers.at_batch(&batch(7));
+        answers.cache.insert(key(7), sums(7)).await;
+        answers.at_batch(&batch(7));
+        assert!(answers.cache.get(&key(7)).await.is_some(), "same batch: kept");
+        answers.at_batch(&batch(6));
+        assert!(answers.cache.get(&key(7)).await.is_some(), "a request still at an older batch: kept");
+        answers.at_batch(&batch(8));
+        assert!(answers.cache.get(&key(7)).await.is_none(), "a newer batch: dropped");
+    }
+
+    fn request(metric: &str, group: GroupBy, from: Date, to: Date) -> RatesRequest {
+        RatesRequest { metric: dvc_warehouse::metric(metric).unwrap(), group, from, to }
+    }
+
+    fn sums(d: &str, grp: &str, [numerator, denominator, counted]: [i64; 3]) -> GroupSums {
+        GroupSums { d: d.into(), grp: grp.into(), numerator, denominator, counted, batch: 0, progress: String::new() }
+    }
+
+    /// A pending delta row at `day` for authority `authority`, agency `agency`.
+    fn delta(day: &str, authority: &str, agency: &str, set: &[(&str, i64)]) -> DeltaRow {
+        let mut measures = vec![0; MEASURES.len()];
+        for (name, value) in set {
+            measures[MEASURES.iter().position(|m| m == name).unwrap()] = *value;
+        }
+        DeltaRow {
+            d: day.into(),
+            authority_code: authority.into(),
+            agency_code: agency.into(),
+            procedure_code: "P".into(),
+            batch: 0,
+            progress: String::new(),
+            measures,
+        }
+    }
+
+    #[test]
+    fn figures_add_the_pending_share_to_the_rollup_sums_in_range() {
+        use time::macros::date;
+        let july = request("online_share", GroupBy::AgencyCode, date!(2024 - 07 - 01), date!(2024 - 07 - 31));
+        let rolled_up = [sums("", "A1", [3, 10, 10]), sums("", "A2", [1, 1, 1]), sums("", "", [0, 0, 0])];
+        let pending = [
+            // A dossier of A1 moved online: its old row out, its new row in.
+            delta("2024-07-02", "H29", "A1", &[("online", 1), ("dossier", 0)]),
+            // A2's only dossier moved to June: out of the range.
+            delta("2024-07-03", "H29", "A2", &[("online", -1), ("dossier", -1)]),
+            delta("2024-06-30", "H29", "A2", &[("online", 1), ("dossier", 1)]),
+            // A new agency's first dossier.
+            delta("2024-07-31", "G01", "A3", &[("dossier", 1)]),
+            delta("2024-08-01", "G01", "A4", &[("dossier", 1)]),
+        ];
+        let got = figures(Endpoint::Rates, &july, &rolled_up, &pending).unwrap();
+        let want = [("", "A1", 4, 10), ("", "A3", 0, 1)];
+        let want: Vec<Figure> = want.iter().map(|(d, g, n, den)| (d.to_string(), g.to_string(), *n, *den)).collect();
+        assert_eq!(got, want, "A2 counts nothing in July any more; the empty group is left out");
+
+        // By authority kind: H29 is a province, G01 a ministry.
+        let by_kind = request("online_share", GroupBy::AuthorityKind, date!(2024 - 07 - 01), date!(2024 - 07 - 31));
+        let rolled_up = [sums("", "province", [1, 1, 1]), sums("", "ministry", [2, 2, 2])];
+        let got = figures(Endpoint::Rates, &by_kind, &rolled_up, &pending).unwrap();
+        assert_eq!(got, vec![(String::new(), "ministry".to_owned(), 2, 3)], "the province's one dossier left July");
+    }
+
+    #[test]
+    fn an_answer_is_made_once_per_delta_added_to_the_sums() {
+        use time::macros::date;
+        let july = request("online_share", GroupBy::National, date!(2024 - 07 - 01), date!(2024 - 07 - 31));
+        let sums = RollupSums::new(Batch::default(), vec![sums("", "national", [1, 2, 2])]);
+        let alone = sums.answer(Endpoint::Rates, &july, None).unwrap();
+        let again = sums.answer(Endpoint::Rates, &july, None).unwrap();
+        assert_eq!(alone.as_ptr(), again.as_ptr(), "the same body, not made again");
+        let value = |body: &Bytes| serde_json::from_slice::<serde_json::Value>(body).unwrap()["rows"][0].clone();
+        assert_eq!(value(&alone)["numerator"], 1);
+        let delta: Delta = Arc::new(vec![delta("2024-07-05", "H29", "A", &[("online", 1), ("dossier", 1)])]);
+        let with = sums.answer(Endpoint::Rates, &july, Some(&delta)).unwrap();
+        assert_eq!((value(&with)["numerator"].clone(), value(&with)["denominator"].clone()), (2.into(), 3.into()));
+        assert_eq!(sums.answer(Endpoint::Rates, &july, Some(&delta)).unwrap().as_ptr(), with.as_ptr());
+        let next_check: Delta = Arc::new(Vec::new());
+        let other = sums.answer(Endpoint::Rates, &july, Some(&next_check)).unwrap();
+        assert_eq!(value(&other)["numerator"], 1, "another check's delta: made again");
+        assert_ne!(other.as_ptr(), with.as_ptr());
+    }
+
+    #[test]
+    fn figures_by_day_keep_each_day_and_a_sum_below_zero_is_an_error() {
+        use time::macros::date;
+        let series = request("satisfaction_rate", GroupBy::National, date!(2024 - 07 - 01), date!(2024 - 07 - 02));
+        let rolled_up = [sums("2024-07-01", "national", [1, 2, 2]), sums("1970-01-01", "national", [0, 0, 0])];
+        let pending = [
+            delta("2024-07-02", "G01", "A", &[("satisfied", 1), ("rated", 1)]),
+            delta("2024-07-01", "H29", "B", &[("rated", 1)]),
+        ];
+        let got = figures(Endpoint::Series, &series, &rolled_up, &pending).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("2024-07-01".to_owned(), "national".to_owned(), 1, 3),
+                ("2024-07-02".to_owned(), "national".to_owned(), 1, 1),
+            ]
+        );
+        let broken = [delta("2024-07-01", "H29", "B", &[("satisfied", -2)])];
+        let Err(Unavailable(error)) = figures(Endpoint::Series, &series, &rolled_up, &broken) else {
+            panic!("a negative sum is an error")
+        };
+        assert!(error.contains("below zero"), "{error}");
     }
 }

@@ -2,6 +2,7 @@
 //! and its measures) and the rows of `rate_rollup`.
 
 use clickhouse::Row;
+use dvc_warehouse::MEASURES;
 use serde::{Deserialize, Serialize};
 
 /// What a touch names (`touches.entity`).
@@ -106,29 +107,8 @@ macro_rules! with_measures {
     };
 }
 
-/// The measure columns of `rate_rollup`, in table order.
-pub const MEASURES: [&str; 18] = [
-    "dossier",
-    "full_online",
-    "online",
-    "closed_with_due",
-    "closed_on_time",
-    "digitized",
-    "resolved",
-    "resolved_result_digitized",
-    "vneid_verified",
-    "with_fee",
-    "with_fee_paid_online",
-    "succeeded",
-    "paid_online",
-    "paid_online_vnd",
-    "rated",
-    "satisfied",
-    "neutral",
-    "unsatisfied",
-];
-
-pub type Measures = [i64; 18];
+/// One value per [`MEASURES`] column, in its order.
+pub type Measures = [i64; MEASURES.len()];
 
 /// Where a row is counted: its day (days since 1970-01-01, Vietnam's
 /// calendar) and the grouping columns.

@@ -5,9 +5,8 @@
 //! history); and the SQL that reads them.
 
 use anyhow::{Context, Result};
+use dvc_warehouse::MEASURES;
 use serde::{Deserialize, Serialize};
-
-use crate::rows::MEASURES;
 
 /// A batch's progress, stored as the `id` of its `progress` row: the ids
 /// touched in `[from, to)` (Unix seconds) are read up to `cursor` (an id),

@@ -10,5 +10,5 @@ pub mod runtime;
 
 pub use config::{ClickHouseArgs, flag_defaults};
 pub use errors::{Retry, classify};
-pub use metrics::{GroupBy, METRICS, Metric, MetricKind, Reading, Source, metric, range_query};
+pub use metrics::{GroupBy, MEASURES, METRICS, Metric, MetricKind, Source, metric, pending_delta_query, range_query};
 pub use migrate::{Migration, ServerVersion, migrate, migrate_to, migrations};

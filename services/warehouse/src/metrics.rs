@@ -6,6 +6,36 @@
 
 use serde::Serialize;
 
+/// The measure columns of `rate_rollup` (and of `pending_rows` and
+/// `chunk_rows`), in table order: every metric sums one of them for its
+/// numerator, one for its denominator and one to tell which groups it counts.
+pub const MEASURES: [&str; 18] = [
+    "dossier",
+    "full_online",
+    "online",
+    "closed_with_due",
+    "closed_on_time",
+    "digitized",
+    "resolved",
+    "resolved_result_digitized",
+    "vneid_verified",
+    "with_fee",
+    "with_fee_paid_online",
+    "succeeded",
+    "paid_online",
+    "paid_online_vnd",
+    "rated",
+    "satisfied",
+    "neutral",
+    "unsatisfied",
+];
+
+/// `name`'s place in [`MEASURES`] (every catalog column is one: a unit test
+/// checks it).
+fn measure_index(name: &str) -> usize {
+    MEASURES.iter().position(|m| *m == name).unwrap_or_else(|| panic!("{name} is not a measure"))
+}
+
 /// Where a metric's rows come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,27 +244,39 @@ impl GroupBy {
             other => other.as_str(),
         }
     }
+
+    /// The group of a row with these grouping columns: what
+    /// [`GroupBy::expression`] gives in ClickHouse (the rates API adds the
+    /// pending rows to the rollup's sums with it; the exactness tests
+    /// compare the two paths).
+    pub fn key<'a>(self, authority_code: &'a str, agency_code: &'a str, procedure_code: &'a str) -> &'a str {
+        match self {
+            GroupBy::National => "national",
+            GroupBy::AuthorityKind if authority_code.as_bytes().first() == Some(&b'G') => "ministry",
+            GroupBy::AuthorityKind => "province",
+            GroupBy::AuthorityCode => authority_code,
+            GroupBy::AgencyCode => agency_code,
+            GroupBy::ProcedureCode => procedure_code,
+        }
+    }
 }
 
-/// How a rates query reads the rollup: both give the same figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reading {
-    /// The rollup, less the counted rows of the pending ids
-    /// (`rollup_pending`), plus their rows now (`pending_rows`).
-    Exact,
-    /// The rollup alone: exact while nothing is pending, and cheaper.
-    RollupOnly,
-}
-
-/// Where `rate_rollup`'s rows are read: the sums, and (with
-/// [`Reading::Exact`]) the counted rows of the pending ids, which are taken
-/// out.
+/// Where `rate_rollup`'s rows are read: the sums, and the counted rows of
+/// the pending ids (which the exact figures take out).
 const ROLLUP_ROWS: &str = "kind = 'rollup' AND id = '' AND batch = 0";
 const PENDING_ROWS: &str = "kind IN ('dossier', 'payment', 'rating') AND id IN (SELECT id FROM rollup_pending)";
+const DAY_RANGE: &str = "day BETWEEN toDate(?) AND toDate(?)";
+/// Which rollup batch a read of `rate_rollup` saw, from the `'progress'`
+/// rows read with its other rows (one read, one snapshot of the table): the
+/// columns each row carries, and their aggregates (`batch`, `progress`) per
+/// group; the group holding the progress rows has the latest batch.
+const SEEN: &str = "if(kind = 'progress', batch, 0) AS seen_batch, if(kind = 'progress', id, '') AS seen_progress";
+const NOT_SEEN: &str = "materialize(toUInt64(0)) AS seen_batch, materialize('') AS seen_progress";
+const SEEN_BATCH: &str = "max(seen_batch) AS batch, argMax(seen_progress, seen_batch) AS progress";
 
-/// `client`'s query of a catalog SQL text (from [`Metric::query`] or
-/// [`Metric::daily_query`]) with its day range bound: every pair of `?` is
-/// the first and the last day.
+/// `client`'s query of a catalog SQL text (from [`Metric::query`],
+/// [`Metric::daily_query`] or [`Metric::rollup_query`]) with its day range
+/// bound: every pair of `?` is the first and the last day.
 pub fn range_query(client: &clickhouse::Client, sql: &str, from: &str, to: &str) -> clickhouse::query::Query {
     let mut query = client.query(sql);
     for _ in 0..sql.matches('?').count() / 2 {
@@ -243,43 +285,91 @@ pub fn range_query(client: &clickhouse::Client, sql: &str, from: &str, to: &str)
     query
 }
 
+/// The pending ids' share of every figure: their rows now less the rows the
+/// rollup counts for them, summed by day and grouping columns, with the
+/// rollup batch the read of `rate_rollup` saw. Returns (d String, the three
+/// grouping columns, batch UInt64, progress String, measures Array(Int64) in
+/// [`MEASURES`] order). Added to the sums of [`Metric::rollup_query`] read
+/// at the same batch, it gives what [`Metric::query`] gives; a rates API
+/// reads it once for all the requests that share a pending check.
+pub fn pending_delta_query() -> String {
+    let taken_out: Vec<String> = MEASURES.iter().map(|m| format!("-{m} AS {m}")).collect();
+    let now: Vec<String> = MEASURES.iter().map(|m| format!("toInt64({m}) AS {m}")).collect();
+    let sums: Vec<String> = MEASURES.iter().map(|m| format!("sum({m})")).collect();
+    format!(
+        "SELECT toString(day) AS d, authority_code, agency_code, procedure_code, {SEEN_BATCH}, [{sums}] AS measures \
+         FROM (SELECT day, authority_code, agency_code, procedure_code, {SEEN}, {taken_out} FROM rate_rollup \
+         WHERE ({PENDING_ROWS}) OR kind = 'progress' \
+         UNION ALL SELECT day, authority_code, agency_code, procedure_code, {NOT_SEEN}, {now} FROM pending_rows) \
+         GROUP BY day, authority_code, agency_code, procedure_code",
+        sums = sums.join(", "),
+        taken_out = taken_out.join(", "),
+        now = now.join(", "),
+    )
+}
+
 impl Metric {
-    /// The query of this metric: `?` parameters in pairs, each the first
+    /// The query of this metric, exact at every moment: the rollup, less
+    /// the counted rows of the pending ids (`rollup_pending`), plus their
+    /// rows now (`pending_rows`). `?` parameters in pairs, each the first
     /// and last day (inclusive, `YYYY-MM-DD`); returns (grp String,
     /// numerator UInt64, denominator UInt64) sorted by group. Identifiers
     /// come from this catalog only, never from a request.
-    pub fn query(&self, group: GroupBy, reading: Reading) -> String {
-        self.sql(group, reading, false)
+    pub fn query(&self, group: GroupBy) -> String {
+        self.exact_sql(group, false)
     }
 
     /// Like [`Metric::query`], one row per day and group: (d String, grp
     /// String, numerator UInt64, denominator UInt64), sorted by day, group.
-    pub fn daily_query(&self, group: GroupBy, reading: Reading) -> String {
-        self.sql(group, reading, true)
+    pub fn daily_query(&self, group: GroupBy) -> String {
+        self.exact_sql(group, true)
     }
 
-    fn sql(&self, group: GroupBy, reading: Reading, by_day: bool) -> String {
-        let (day, keys) = if by_day { ("toString(day) AS d, ", "d, grp") } else { ("", "grp") };
-        let (num, count) = (self.numerator_column, self.source.count_column());
-        let den = self.denominator_column.unwrap_or("0");
+    /// The rollup's sums alone, with the batch they were read at: (d String,
+    /// empty unless `by_day`; grp String; numerator, denominator, counted
+    /// Int64; batch UInt64; progress String), one row per day and group,
+    /// the groups counting nothing included (the group holding the progress
+    /// rows among them). Exact while nothing is pending; otherwise add
+    /// [`pending_delta_query`]'s rows read at the same batch.
+    pub fn rollup_query(&self, group: GroupBy, by_day: bool) -> String {
+        let (num, den, count) = self.columns();
         let group = group.expression();
-        let range = "day BETWEEN toDate(?) AND toDate(?)";
-        let rows = match reading {
-            Reading::RollupOnly => format!(
-                "SELECT {day}{group} AS grp, {num} AS num, {den} AS den, {count} AS cnt \
-                 FROM rate_rollup WHERE {ROLLUP_ROWS} AND {range}"
-            ),
-            Reading::Exact => format!(
-                "SELECT {day}{group} AS grp, if(kind = 'rollup', 1, -1) AS sign, sign * {num} AS num, \
-                 sign * {den} AS den, sign * {count} AS cnt \
-                 FROM rate_rollup WHERE (({ROLLUP_ROWS}) OR ({PENDING_ROWS})) AND {range} \
-                 UNION ALL SELECT {day}{group} AS grp, 1 AS sign, toInt64({num}) AS num, toInt64({den}) AS den, \
-                 toInt64({count}) AS cnt FROM pending_rows WHERE {range}"
-            ),
-        };
+        let day = if by_day { "toString(day)" } else { "''" };
+        format!(
+            "SELECT d, grp, sum(num) AS numerator, sum(den) AS denominator, sum(cnt) AS counted, {SEEN_BATCH} \
+             FROM (SELECT {day} AS d, {group} AS grp, {num} AS num, {den} AS den, {count} AS cnt, {SEEN} \
+             FROM rate_rollup WHERE ({ROLLUP_ROWS} AND {DAY_RANGE}) OR kind = 'progress') \
+             GROUP BY d, grp"
+        )
+    }
+
+    /// Which [`MEASURES`] this metric sums: numerator, denominator (none
+    /// for a total) and the count of its source's rows.
+    pub fn measure_indexes(&self) -> (usize, Option<usize>, usize) {
+        (
+            measure_index(self.numerator_column),
+            self.denominator_column.map(measure_index),
+            measure_index(self.source.count_column()),
+        )
+    }
+
+    /// The columns summed for the numerator, denominator and count.
+    fn columns(&self) -> (&'static str, &'static str, &'static str) {
+        (self.numerator_column, self.denominator_column.unwrap_or("0"), self.source.count_column())
+    }
+
+    fn exact_sql(&self, group: GroupBy, by_day: bool) -> String {
+        let (day, keys) = if by_day { ("toString(day) AS d, ", "d, grp") } else { ("", "grp") };
+        let (num, den, count) = self.columns();
+        let group = group.expression();
         format!(
             "SELECT {keys}, toUInt64(sum(num)) AS numerator, toUInt64(sum(den)) AS denominator \
-             FROM ({rows}) GROUP BY {keys} HAVING sum(cnt) > 0 ORDER BY {keys}"
+             FROM (SELECT {day}{group} AS grp, if(kind = 'rollup', 1, -1) AS sign, sign * {num} AS num, \
+             sign * {den} AS den, sign * {count} AS cnt \
+             FROM rate_rollup WHERE (({ROLLUP_ROWS}) OR ({PENDING_ROWS})) AND {DAY_RANGE} \
+             UNION ALL SELECT {day}{group} AS grp, 1 AS sign, toInt64({num}) AS num, toInt64({den}) AS den, \
+             toInt64({count}) AS cnt FROM pending_rows WHERE {DAY_RANGE}) \
+             GROUP BY {keys} HAVING sum(cnt) > 0 ORDER BY {keys}"
         )
     }
 }
@@ -311,22 +401,56 @@ mod tests {
     }
 
     #[test]
+    fn every_catalog_column_is_a_measure() {
+        for m in METRICS {
+            let (num, den, count) = m.measure_indexes();
+            assert_eq!(MEASURES[num], m.numerator_column);
+            assert_eq!(den.map(|i| MEASURES[i]), m.denominator_column);
+            assert_eq!(MEASURES[count], m.source.count_column());
+        }
+    }
+
+    #[test]
+    fn group_keys_are_the_sql_group_expressions() {
+        let keys = |g: GroupBy| [g.key("G01", "A1", "P1"), g.key("H29", "A2", "P2"), g.key("", "", "")];
+        assert_eq!(keys(GroupBy::National), ["national"; 3]);
+        assert_eq!(keys(GroupBy::AuthorityKind), ["ministry", "province", "province"]);
+        assert_eq!(keys(GroupBy::AuthorityCode), ["G01", "H29", ""]);
+        assert_eq!(keys(GroupBy::AgencyCode), ["A1", "A2", ""]);
+        assert_eq!(keys(GroupBy::ProcedureCode), ["P1", "P2", ""]);
+        assert_eq!(
+            GroupBy::AuthorityKind.expression(),
+            "if(substring(authority_code, 1, 1) = 'G', 'ministry', 'province')"
+        );
+    }
+
+    #[test]
     fn queries_name_only_catalog_identifiers() {
-        let q = metric("on_time_rate").unwrap().query(GroupBy::AgencyCode, Reading::RollupOnly);
+        let q = metric("on_time_rate").unwrap().rollup_query(GroupBy::AgencyCode, false);
         assert_eq!(
             q,
-            "SELECT grp, toUInt64(sum(num)) AS numerator, toUInt64(sum(den)) AS denominator \
-             FROM (SELECT agency_code AS grp, closed_on_time AS num, closed_with_due AS den, dossier AS cnt \
-             FROM rate_rollup WHERE kind = 'rollup' AND id = '' AND batch = 0 \
-             AND day BETWEEN toDate(?) AND toDate(?)) GROUP BY grp HAVING sum(cnt) > 0 ORDER BY grp"
+            "SELECT d, grp, sum(num) AS numerator, sum(den) AS denominator, sum(cnt) AS counted, \
+             max(seen_batch) AS batch, argMax(seen_progress, seen_batch) AS progress \
+             FROM (SELECT '' AS d, agency_code AS grp, closed_on_time AS num, closed_with_due AS den, \
+             dossier AS cnt, if(kind = 'progress', batch, 0) AS seen_batch, \
+             if(kind = 'progress', id, '') AS seen_progress FROM rate_rollup \
+             WHERE (kind = 'rollup' AND id = '' AND batch = 0 AND day BETWEEN toDate(?) AND toDate(?)) \
+             OR kind = 'progress') GROUP BY d, grp"
         );
-        let exact = metric("online_payment_count").unwrap().query(GroupBy::National, Reading::Exact);
+        let exact = metric("online_payment_count").unwrap().query(GroupBy::National);
         assert_eq!(exact.matches('?').count(), 4, "two day ranges: {exact}");
         assert!(exact.contains("sign * 0 AS den") && exact.contains("FROM pending_rows"), "{exact}");
-        let daily = metric("satisfaction_rate").unwrap().daily_query(GroupBy::National, Reading::RollupOnly);
+        let daily = metric("satisfaction_rate").unwrap().daily_query(GroupBy::National);
         assert!(daily.starts_with("SELECT d, grp, toUInt64(sum(num))"), "{daily}");
-        assert!(daily.contains("toString(day) AS d, 'national' AS grp, satisfied AS num, rated AS den, rated AS cnt"));
+        assert!(daily.contains("toString(day) AS d, 'national' AS grp, if(kind = 'rollup', 1, -1) AS sign"));
         assert!(daily.ends_with("GROUP BY d, grp HAVING sum(cnt) > 0 ORDER BY d, grp"), "{daily}");
+        let by_day = metric("satisfaction_rate").unwrap().rollup_query(GroupBy::National, true);
+        assert!(by_day.contains("SELECT toString(day) AS d, 'national' AS grp, satisfied AS num, rated AS den"));
+        let delta = pending_delta_query();
+        assert!(!delta.contains('?'), "{delta}");
+        assert_eq!(delta.matches("sum(").count(), MEASURES.len(), "{delta}");
+        assert_eq!(delta.matches("toInt64(").count(), MEASURES.len(), "{delta}");
+        assert!(delta.contains("-unsatisfied AS unsatisfied") && delta.contains("FROM pending_rows"), "{delta}");
         assert_eq!(GroupBy::parse("agency_code"), Some(GroupBy::AgencyCode));
         assert_eq!(GroupBy::parse("province"), None);
     }
