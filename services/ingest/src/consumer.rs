@@ -252,18 +252,14 @@ impl IngestContext {
             let records = std::mem::replace(&mut assigned.pending, Vec::with_capacity(CHUNK));
             assigned.stash.push_back(records);
         }
-        let limit = self.shared.config.queue_max_records;
-        while let Some(records) = assigned.stash.front() {
-            // With nothing queued a chunk always goes, even one larger than
-            // the limit, so a small limit slows ingest but never wedges it.
-            let queued = self.shared.queued.load(Ordering::Relaxed);
-            if queued > 0 && queued + records.len() > limit {
-                break;
-            }
-            let Some(records) = assigned.stash.pop_front() else { break };
+        let queued = self.shared.queued.load(Ordering::Relaxed);
+        let going =
+            chunks_to_hand_over(queued, self.shared.config.queue_max_records, assigned.stash.iter().map(Vec::len));
+        for records in assigned.stash.drain(..going).collect::<Vec<_>>() {
             if assigned.queue.send(Chunk::new(records, &self.shared.queued)).is_err() {
                 // The task ended on a fatal error; the stop token is set.
                 assigned.stash.clear();
+                break;
             }
         }
         let paused = !assigned.stash.is_empty();
@@ -342,16 +338,12 @@ impl IngestContext {
             let topic: Arc<str> = Arc::from(topic);
             for partition in partitions {
                 let committed = lag::committed_offset(&committed, &topic, partition);
-                let after_stored = u32::try_from(partition)
-                    .ok()
-                    .and_then(|p| stored.get(&p))
-                    .and_then(|max| i64::try_from(*max).ok())
-                    .map(|max| max + 1);
-                let offset = match committed.max(after_stored) {
+                let stored = u32::try_from(partition).ok().and_then(|p| stored.get(&p)).copied();
+                let offset = match resume_offset(committed, stored) {
                     Some(n) => Offset::Offset(n),
                     None => Offset::Beginning,
                 };
-                tracing::info!(topic = %topic, partition, ?committed, ?after_stored, ?offset, "assigned");
+                tracing::info!(topic = %topic, partition, ?committed, ?stored, ?offset, "assigned");
                 if let Err(e) = start.add_partition_offset(&topic, partition, offset) {
                     tracing::error!(topic = %topic, partition, error = %e, "cannot set the start offset");
                     continue;
@@ -453,5 +445,55 @@ impl ConsumerContext for IngestContext {
         if let Err(e) = result {
             tracing::warn!(error = %e, partitions = offsets.count(), "offset commit failed");
         }
+    }
+}
+
+/// How many of a partition's stashed chunks (their sizes, in order) go to
+/// its task now, with `queued` records queued across all partitions and
+/// `limit` at most: while the total stays within the limit. With nothing
+/// queued one chunk always goes, even one larger than the limit, so a small
+/// limit slows ingest but never wedges it.
+fn chunks_to_hand_over(queued: usize, limit: usize, sizes: impl IntoIterator<Item = usize>) -> usize {
+    let (mut total, mut going) = (queued, 0);
+    for size in sizes {
+        if total > 0 && total + size > limit {
+            break;
+        }
+        total += size;
+        going += 1;
+    }
+    going
+}
+
+/// Where an assigned partition resumes: after the last offset ClickHouse
+/// holds for it (`stored`, the highest), or at the committed offset if that
+/// is further (records all rejected to the dead-letter topic store no row);
+/// `None` (the beginning) when neither is known.
+fn resume_offset(committed: Option<i64>, stored: Option<u64>) -> Option<i64> {
+    let after_stored = stored.and_then(|max| i64::try_from(max).ok()).map(|max| max + 1);
+    committed.max(after_stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_limit_below_the_chunk_size_never_wedges_a_partition() {
+        assert_eq!(chunks_to_hand_over(0, 100, [500, 500]), 1, "nothing queued: one chunk goes");
+        assert_eq!(chunks_to_hand_over(1, 100, [500]), 0, "something queued: it waits");
+        assert_eq!(chunks_to_hand_over(0, 10_000, [500; 30]), 20);
+        assert_eq!(chunks_to_hand_over(9_500, 10_000, [500, 500]), 1);
+        assert_eq!(chunks_to_hand_over(9_600, 10_000, [500]), 0);
+        assert_eq!(chunks_to_hand_over(0, 10_000, []), 0);
+    }
+
+    #[test]
+    fn a_partition_resumes_after_what_clickhouse_holds_or_the_commit() {
+        assert_eq!(resume_offset(None, None), None, "from the beginning");
+        assert_eq!(resume_offset(Some(5), None), Some(5));
+        assert_eq!(resume_offset(None, Some(9)), Some(10));
+        assert_eq!(resume_offset(Some(5), Some(9)), Some(10), "written, not yet committed");
+        assert_eq!(resume_offset(Some(20), Some(9)), Some(20), "the last records were dead-lettered");
     }
 }

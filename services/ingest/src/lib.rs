@@ -5,7 +5,11 @@
 //! Layout: `consumer` (the poll thread and rebalances) hands records to
 //! `partition` tasks (decode, batch), which write through `sink` (ClickHouse)
 //! and `dead_letter` (Kafka), then report offsets back for commit. `rows`
-//! maps events to table rows and hashes applicant IDs (`privacy`).
+//! maps events to table rows and hashes applicant IDs (`privacy`). The rules
+//! that keep the exactly-once guarantee are code of their own, unit-tested
+//! without a broker or ClickHouse: the batching loop over a narrow sink
+//! (`partition::batch_loop`, with a property test of the commit rule), the
+//! hand-over rule and the resume offset (`consumer`).
 
 pub mod config;
 mod consumer;
