@@ -6,8 +6,9 @@ current ClickHouse in-process (chDB 26.x, under .local/chdb-bench; kept for
 the next run), whose materialized views rebuild the state tables as the
 server's did; the server's touches and rate rollup (what dvc-rollup wrote)
 are copied as they are. Then every query of `dvc-rates-api --print-queries`
-(the exact view, rate_days) runs on both for the 30-day range, and each
-metric's national query for its last day alone.
+runs on both for the 30-day range: the exact query (`sql`) and the rollup's
+sums the API shares per batch (`rollup_sql`), and the pending delta once;
+and each metric's national exact query for its last day alone.
 Writes bench/results/query-modern.json.
 
 Run `target/release/query-bench` (or `make bench`) first; `make bench-modern`
@@ -123,24 +124,33 @@ def main():
         for stmt in migrations():
             modern.query(stmt)
     load_seconds = load(server, modern)
-    queries = rates_queries()["queries"]
+    printed = rates_queries()
+    queries = printed["queries"]
 
     results = {}
     for name, run in (("clickhouse_18", server.query), ("clickhouse_current", modern.query)):
         version = run("SELECT version()").strip()
         run(bind(queries[0]["sql"], args.first, args.last))  # warm-up: files into the page cache
-        by_grouping, by_metric, every, answers = {}, {}, [], {}
+        by_grouping, by_metric, every, sums, answers = {}, {}, [], [], {}
         for q in queries:
             ms, answer = timed(run, bind(q["sql"], args.first, args.last))
             by_grouping.setdefault(q["group_by"], []).append(ms)
             by_metric.setdefault(q["metric"], []).append(ms)
             every.append(ms)
             answers[f"{q['metric']}/{q['group_by']}"] = answer
+            ms, answer = timed(run, bind(q["rollup_sql"], args.first, args.last))
+            sums.append(ms)
+            # Rows in no set order: compared sorted.
+            answers[f"{q['metric']}/{q['group_by']}/rollup"] = sorted(answer.splitlines())
+        delta_ms, delta = timed(run, printed["pending_delta"])
+        answers["pending_delta"] = sorted(delta.splitlines())
         one_day = [timed(run, bind(q["sql"], args.last, args.last))[0] for q in queries if q["group_by"] == "national"]
         results[name] = {
             "version": version,
             "range": {**summary(every), "by_grouping": {g: summary(ms) for g, ms in by_grouping.items()},
                       "by_metric": {m: summary(ms) for m, ms in by_metric.items()}},
+            "rollup_sums_range": summary(sums),
+            "pending_delta_ms": delta_ms,
             "one_day_national": summary(one_day),
             "answers": answers,
         }
@@ -156,8 +166,9 @@ def main():
         "load_seconds": load_seconds,
         "same_answers": same,
         "setup": "2 cores; 18.16 = the local stack's server over HTTP, current = chDB in-process; "
-                 "each query once after one warm-up query; one_day_national = each metric's national query "
-                 "for the last day alone",
+                 "each query once after one warm-up query; range = the exact queries, rollup_sums_range = "
+                 "the rollup's sums, pending_delta_ms = the delta with nothing pending; one_day_national = "
+                 "each metric's national exact query for the last day alone",
         **results,
     }
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)

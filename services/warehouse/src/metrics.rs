@@ -273,6 +273,10 @@ const DAY_RANGE: &str = "day BETWEEN toDate(?) AND toDate(?)";
 const SEEN: &str = "if(kind = 'progress', batch, 0) AS seen_batch, if(kind = 'progress', id, '') AS seen_progress";
 const NOT_SEEN: &str = "materialize(toUInt64(0)) AS seen_batch, materialize('') AS seen_progress";
 const SEEN_BATCH: &str = "max(seen_batch) AS batch, argMax(seen_progress, seen_batch) AS progress";
+/// A `rate_rollup` row's day as text, empty for the progress rows (day 0,
+/// which ClickHouse 18.16 prints as 0000-00-00 and current versions as
+/// 1970-01-01).
+const DAY: &str = "if(kind = 'progress', '', toString(day))";
 
 /// `client`'s query of a catalog SQL text (from [`Metric::query`],
 /// [`Metric::daily_query`] or [`Metric::rollup_query`]) with its day range
@@ -287,9 +291,10 @@ pub fn range_query(client: &clickhouse::Client, sql: &str, from: &str, to: &str)
 
 /// The pending ids' share of every figure: their rows now less the rows the
 /// rollup counts for them, summed by day and grouping columns, with the
-/// rollup batch the read of `rate_rollup` saw. Returns (d String, the three
-/// grouping columns, batch UInt64, progress String, measures Array(Int64) in
-/// [`MEASURES`] order). Added to the sums of [`Metric::rollup_query`] read
+/// rollup batch the read of `rate_rollup` saw. Returns (d String, empty for
+/// the group of the progress rows; the three grouping columns; batch
+/// UInt64; progress String; measures Array(Int64) in [`MEASURES`] order).
+/// Added to the sums of [`Metric::rollup_query`] read
 /// at the same batch, it gives what [`Metric::query`] gives; a rates API
 /// reads it once for all the requests that share a pending check.
 pub fn pending_delta_query() -> String {
@@ -297,11 +302,12 @@ pub fn pending_delta_query() -> String {
     let now: Vec<String> = MEASURES.iter().map(|m| format!("toInt64({m}) AS {m}")).collect();
     let sums: Vec<String> = MEASURES.iter().map(|m| format!("sum({m})")).collect();
     format!(
-        "SELECT toString(day) AS d, authority_code, agency_code, procedure_code, {SEEN_BATCH}, [{sums}] AS measures \
-         FROM (SELECT day, authority_code, agency_code, procedure_code, {SEEN}, {taken_out} FROM rate_rollup \
-         WHERE ({PENDING_ROWS}) OR kind = 'progress' \
-         UNION ALL SELECT day, authority_code, agency_code, procedure_code, {NOT_SEEN}, {now} FROM pending_rows) \
-         GROUP BY day, authority_code, agency_code, procedure_code",
+        "SELECT d, authority_code, agency_code, procedure_code, {SEEN_BATCH}, [{sums}] AS measures \
+         FROM (SELECT {DAY} AS d, authority_code, agency_code, procedure_code, {SEEN}, {taken_out} \
+         FROM rate_rollup WHERE ({PENDING_ROWS}) OR kind = 'progress' \
+         UNION ALL SELECT toString(day) AS d, authority_code, agency_code, procedure_code, {NOT_SEEN}, {now} \
+         FROM pending_rows) \
+         GROUP BY d, authority_code, agency_code, procedure_code",
         sums = sums.join(", "),
         taken_out = taken_out.join(", "),
         now = now.join(", "),
@@ -334,7 +340,7 @@ impl Metric {
     pub fn rollup_query(&self, group: GroupBy, by_day: bool) -> String {
         let (num, den, count) = self.columns();
         let group = group.expression();
-        let day = if by_day { "toString(day)" } else { "''" };
+        let day = if by_day { DAY } else { "''" };
         format!(
             "SELECT d, grp, sum(num) AS numerator, sum(den) AS denominator, sum(cnt) AS counted, {SEEN_BATCH} \
              FROM (SELECT {day} AS d, {group} AS grp, {num} AS num, {den} AS den, {count} AS cnt, {SEEN} \
@@ -445,7 +451,10 @@ mod tests {
         assert!(daily.contains("toString(day) AS d, 'national' AS grp, if(kind = 'rollup', 1, -1) AS sign"));
         assert!(daily.ends_with("GROUP BY d, grp HAVING sum(cnt) > 0 ORDER BY d, grp"), "{daily}");
         let by_day = metric("satisfaction_rate").unwrap().rollup_query(GroupBy::National, true);
-        assert!(by_day.contains("SELECT toString(day) AS d, 'national' AS grp, satisfied AS num, rated AS den"));
+        assert!(
+            by_day
+                .contains("SELECT if(kind = 'progress', '', toString(day)) AS d, 'national' AS grp, satisfied AS num")
+        );
         let delta = pending_delta_query();
         assert!(!delta.contains('?'), "{delta}");
         assert_eq!(delta.matches("sum(").count(), MEASURES.len(), "{delta}");
