@@ -9,10 +9,10 @@
 -- clean stream. Ties (two events of one dossier in the same second) break
 -- towards the larger value, deterministically.
 --
--- Upgrading a database that already holds raw events: each view is followed
--- by a backfill of the same SELECT over the raw table. Rows inserted while it
--- runs reach the state twice (view and backfill), which idempotent states
--- absorb.
+-- Upgrading a database that already holds raw events: each view carries the
+-- migrate step's `-- migrate: backfill`, which then runs the view's SELECT
+-- over the raw table into the same state. Rows inserted while it runs reach
+-- the state twice (view and backfill), which idempotent states absorb.
 --
 -- "Latest known value wins": argMaxIf(value, occurred_at, value IS NOT NULL),
 -- so a later event that omits an attribute does not erase it. Unknown values
@@ -40,27 +40,8 @@ CREATE TABLE IF NOT EXISTS dossier_state
 ENGINE = AggregatingMergeTree()
 ORDER BY dossier_id;
 
+-- migrate: backfill
 CREATE MATERIALIZED VIEW IF NOT EXISTS dossier_state_mv TO dossier_state AS
-SELECT
-    dossier_id,
-    minState(occurred_at) AS first_event_at,
-    argMinState(channel, occurred_at) AS channel,
-    argMinState(service_level, occurred_at) AS service_level,
-    argMaxState(toString(procedure_code), occurred_at) AS procedure_code,
-    argMaxState(toString(agency_code), occurred_at) AS agency_code,
-    argMaxState(toString(authority_code), occurred_at) AS authority_code,
-    argMaxIfState(assumeNotNull(received_at), occurred_at, toUInt8(isNotNull(received_at))) AS received_at,
-    argMaxIfState(assumeNotNull(due_at), occurred_at, toUInt8(isNotNull(due_at))) AS due_at,
-    argMaxIfState(assumeNotNull(digitized), occurred_at, toUInt8(isNotNull(digitized))) AS digitized,
-    argMaxIfState(assumeNotNull(result_digitized), occurred_at, toUInt8(isNotNull(result_digitized))) AS result_digitized,
-    argMaxIfState(assumeNotNull(vneid_verified), occurred_at, toUInt8(isNotNull(vneid_verified))) AS vneid_verified,
-    argMaxIfState(assumeNotNull(fee_vnd), occurred_at, toUInt8(isNotNull(fee_vnd))) AS fee_vnd,
-    minIfState(occurred_at, toUInt8(status IN (3, 7, 8, 9, 10))) AS first_closed_at,
-    maxState(toUInt8(status IN (9, 10))) AS resolved
-FROM dossier_events
-GROUP BY dossier_id;
-
-INSERT INTO dossier_state
 SELECT
     dossier_id,
     minState(occurred_at) AS first_event_at,
@@ -95,21 +76,8 @@ CREATE TABLE IF NOT EXISTS payment_state
 ENGINE = AggregatingMergeTree()
 ORDER BY payment_id;
 
+-- migrate: backfill
 CREATE MATERIALIZED VIEW IF NOT EXISTS payment_state_mv TO payment_state AS
-SELECT
-    payment_id,
-    argMaxState(dossier_id, occurred_at) AS dossier_id,
-    argMaxState(method, occurred_at) AS method,
-    argMaxIfState(amount_vnd, occurred_at, toUInt8(status = 'succeeded')) AS amount_vnd,
-    minIfState(occurred_at, toUInt8(status = 'succeeded')) AS succeeded_at,
-    maxState(toUInt8(status = 'refunded')) AS refunded,
-    argMaxState(toString(procedure_code), occurred_at) AS procedure_code,
-    argMaxState(toString(agency_code), occurred_at) AS agency_code,
-    argMaxState(toString(authority_code), occurred_at) AS authority_code
-FROM payment_events
-GROUP BY payment_id;
-
-INSERT INTO payment_state
 SELECT
     payment_id,
     argMaxState(dossier_id, occurred_at) AS dossier_id,
@@ -135,18 +103,8 @@ CREATE TABLE IF NOT EXISTS rating_state
 ENGINE = AggregatingMergeTree()
 ORDER BY event_id;
 
+-- migrate: backfill
 CREATE MATERIALIZED VIEW IF NOT EXISTS rating_state_mv TO rating_state AS
-SELECT
-    event_id,
-    minState(occurred_at) AS rated_at,
-    anyState(rating) AS rating,
-    anyState(toString(procedure_code)) AS procedure_code,
-    anyState(toString(agency_code)) AS agency_code,
-    anyState(toString(authority_code)) AS authority_code
-FROM feedback_events
-GROUP BY event_id;
-
-INSERT INTO rating_state
 SELECT
     event_id,
     minState(occurred_at) AS rated_at,

@@ -15,9 +15,11 @@
 --    dossiers touched since dvc-rollup's last batch began, and add those
 --    dossiers' rows merged from their states: exact at every moment.
 --
--- The state views (002) and facts views (003) are stated again here over the
--- new tables, unchanged but for the table names and a few added columns:
--- applied migrations are never edited, so this file is their current text.
+-- The state views (002) keep their SELECT, now into the new tables (the
+-- migrate step's `-- migrate: as VIEW` repeats that view's SELECT). The facts
+-- views (003) are stated again here over the new tables, unchanged but for
+-- the table names and a few added columns: an applied migration's statements
+-- never change, so this file is their current text.
 
 CREATE TABLE IF NOT EXISTS dossier_state_v2 AS dossier_state
 ENGINE = AggregatingMergeTree() ORDER BY dossier_id SETTINGS index_granularity = 256;
@@ -65,50 +67,14 @@ SELECT now() AS touched_at, toUInt8(3) AS entity, event_id AS id FROM feedback_e
 CREATE MATERIALIZED VIEW IF NOT EXISTS payment_dossiers_mv TO payment_dossiers AS
 SELECT dossier_id, payment_id FROM payment_events GROUP BY dossier_id, payment_id;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS dossier_state_v2_mv TO dossier_state_v2 AS
-SELECT
-    dossier_id,
-    minState(occurred_at) AS first_event_at,
-    argMinState(channel, occurred_at) AS channel,
-    argMinState(service_level, occurred_at) AS service_level,
-    argMaxState(toString(procedure_code), occurred_at) AS procedure_code,
-    argMaxState(toString(agency_code), occurred_at) AS agency_code,
-    argMaxState(toString(authority_code), occurred_at) AS authority_code,
-    argMaxIfState(assumeNotNull(received_at), occurred_at, toUInt8(isNotNull(received_at))) AS received_at,
-    argMaxIfState(assumeNotNull(due_at), occurred_at, toUInt8(isNotNull(due_at))) AS due_at,
-    argMaxIfState(assumeNotNull(digitized), occurred_at, toUInt8(isNotNull(digitized))) AS digitized,
-    argMaxIfState(assumeNotNull(result_digitized), occurred_at, toUInt8(isNotNull(result_digitized))) AS result_digitized,
-    argMaxIfState(assumeNotNull(vneid_verified), occurred_at, toUInt8(isNotNull(vneid_verified))) AS vneid_verified,
-    argMaxIfState(assumeNotNull(fee_vnd), occurred_at, toUInt8(isNotNull(fee_vnd))) AS fee_vnd,
-    minIfState(occurred_at, toUInt8(status IN (3, 7, 8, 9, 10))) AS first_closed_at,
-    maxState(toUInt8(status IN (9, 10))) AS resolved
-FROM dossier_events
-GROUP BY dossier_id;
+-- migrate: as dossier_state_mv
+CREATE MATERIALIZED VIEW IF NOT EXISTS dossier_state_v2_mv TO dossier_state_v2;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS payment_state_v2_mv TO payment_state_v2 AS
-SELECT
-    payment_id,
-    argMaxState(dossier_id, occurred_at) AS dossier_id,
-    argMaxState(method, occurred_at) AS method,
-    argMaxIfState(amount_vnd, occurred_at, toUInt8(status = 'succeeded')) AS amount_vnd,
-    minIfState(occurred_at, toUInt8(status = 'succeeded')) AS succeeded_at,
-    maxState(toUInt8(status = 'refunded')) AS refunded,
-    argMaxState(toString(procedure_code), occurred_at) AS procedure_code,
-    argMaxState(toString(agency_code), occurred_at) AS agency_code,
-    argMaxState(toString(authority_code), occurred_at) AS authority_code
-FROM payment_events
-GROUP BY payment_id;
+-- migrate: as payment_state_mv
+CREATE MATERIALIZED VIEW IF NOT EXISTS payment_state_v2_mv TO payment_state_v2;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rating_state_v2_mv TO rating_state_v2 AS
-SELECT
-    event_id,
-    minState(occurred_at) AS rated_at,
-    anyState(rating) AS rating,
-    anyState(toString(procedure_code)) AS procedure_code,
-    anyState(toString(agency_code)) AS agency_code,
-    anyState(toString(authority_code)) AS authority_code
-FROM feedback_events
-GROUP BY event_id;
+-- migrate: as rating_state_mv
+CREATE MATERIALIZED VIEW IF NOT EXISTS rating_state_v2_mv TO rating_state_v2;
 
 -- Backfill: the states are copied as they are (rows that both views wrote
 -- while this ran reach the new tables twice, which the states absorb).

@@ -3,13 +3,24 @@
 //!
 //! The files are compiled in, so a binary always carries the schema it was
 //! built for. Safe to run twice and after a crash half-way through a file:
-//! every statement is `IF NOT EXISTS`, and a file is recorded only once all
-//! its statements ran. A recorded file whose text has changed is an error:
-//! schema changes go into a new file.
+//! every statement is `IF NOT EXISTS` or idempotent, and a file is recorded
+//! only once all its statements ran. A recorded file whose statements have
+//! changed is an error: schema changes go into a new file (comments may be
+//! edited; they are not part of the checksum).
 //!
 //! Statements in a file end with `;` at the end of a line; `--` lines are
-//! comments. Settings a server version needs (never written in the shared
-//! SQL files) are added here, per version.
+//! comments. Comments starting `-- migrate:` are directives for the
+//! materialized view that follows, so that a view's SELECT is written once:
+//! - `backfill`: after `CREATE MATERIALIZED VIEW … TO target AS SELECT …`,
+//!   also `INSERT INTO target SELECT …` with the view's SELECT, so that rows
+//!   stored before the view existed are folded in the same way;
+//! - `as VIEW`: `CREATE MATERIALIZED VIEW … TO target` (no `AS`) gets the
+//!   SELECT of the materialized view VIEW of this or an earlier file.
+//!
+//! Settings a server version needs (never written in the shared SQL files)
+//! are added here, per version.
+
+use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail, ensure};
 use clickhouse::{Client, Row};
@@ -18,49 +29,170 @@ use serde::Deserialize;
 
 static SQL_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../schemas/clickhouse");
 
+/// A directive: a comment line the migrate step reads (module documentation).
+const DIRECTIVE: &str = "-- migrate:";
+
+/// Checksums recorded before the checksum covered statements rather than the
+/// file's text: (version, the text's checksum, the statements' checksum the
+/// file had then). A database that recorded such a text checksum is up to date
+/// for that file while the file still runs the same statements
+/// (`recorded_checksums_still_run_the_same_statements`).
+const TEXT_CHECKSUMS: &[(u32, &str, &str)] = &[
+    (1, "21ad2d02930e3559", "ab8f15c9f89dfef9"),
+    (2, "3fa8c7ee89ced626", "20b3c982498ea0ce"),
+    (3, "70a196c59cc303c5", "529b31a9b4ec57e7"),
+    (4, "4772dcfaf12a778a", "ba6aa6bcb857032f"),
+    (5, "1523a9fe1d752f5f", "db8538b038045ae6"),
+];
+
 /// One numbered SQL file.
 #[derive(Debug, Clone)]
 pub struct Migration {
     pub version: u32,
     pub name: String,
-    pub sql: &'static str,
+    /// What the migrate step runs, in order: the file's statements, comments
+    /// dropped, directives expanded.
+    pub statements: Vec<String>,
 }
 
 impl Migration {
-    /// The file's statements, comments dropped.
-    pub fn statements(&self) -> Vec<String> {
-        let mut out = Vec::new();
+    /// Splits `sql` and expands its directives; `views` holds the SELECT of
+    /// every materialized view of the files before (name → SELECT) and gains
+    /// this file's.
+    fn parse(version: u32, name: &str, sql: &str, views: &mut HashMap<String, String>) -> Result<Migration> {
+        let at = format!("{version:03}_{name}");
+        let mut statements = Vec::new();
         let mut current = String::new();
-        for line in self.sql.lines() {
+        let mut directives = Vec::new();
+        for line in sql.lines() {
             let trimmed = line.trim();
+            if let Some(text) = trimmed.strip_prefix(DIRECTIVE) {
+                ensure!(current.trim().is_empty(), "{at}: `{trimmed}` inside a statement");
+                directives.push(Directive::parse(text).with_context(|| at.clone())?);
+                continue;
+            }
             if trimmed.is_empty() || trimmed.starts_with("--") {
                 continue;
             }
             current.push_str(line);
             current.push('\n');
             if trimmed.ends_with(';') {
-                out.push(current.trim().trim_end_matches(';').trim().to_owned());
+                let written = current.trim().trim_end_matches(';').trim().to_owned();
                 current.clear();
+                let expanded = expand(&written, &std::mem::take(&mut directives), views)
+                    .with_context(|| format!("{at}: {written}"))?;
+                statements.extend(expanded);
             }
         }
+        ensure!(directives.is_empty(), "{at}: a `{DIRECTIVE}` line at the end of the file");
         if !current.trim().is_empty() {
-            out.push(current.trim().to_owned());
+            statements.push(current.trim().to_owned());
         }
-        out
+        Ok(Migration { version, name: name.to_owned(), statements })
     }
 
-    /// FNV-1a of the file text: enough to notice an edited file.
+    /// FNV-1a of the statements: enough to notice a changed migration.
     fn checksum(&self) -> String {
-        let hash =
-            self.sql.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let hash = self
+            .statements
+            .iter()
+            .flat_map(|s| s.bytes().chain(*b";\n"))
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         format!("{hash:016x}")
     }
+
+    /// Whether `recorded` (from `schema_migrations`) names these statements.
+    fn is_recorded_as(&self, recorded: &str) -> bool {
+        let now = self.checksum();
+        recorded == now
+            || TEXT_CHECKSUMS
+                .iter()
+                .any(|&(v, text, statements)| v == self.version && text == recorded && statements == now)
+    }
+}
+
+/// What a `-- migrate:` line asks for.
+#[derive(Debug, Clone, PartialEq)]
+enum Directive {
+    /// `backfill`: after `CREATE MATERIALIZED VIEW … TO target AS SELECT …`,
+    /// also `INSERT INTO target SELECT …` (the rows stored before the view).
+    Backfill,
+    /// `as VIEW`: the `CREATE MATERIALIZED VIEW … TO target` that follows
+    /// has the SELECT of the materialized view VIEW of this or an earlier file.
+    As(String),
+}
+
+impl Directive {
+    fn parse(text: &str) -> Result<Directive> {
+        match text.split_ascii_whitespace().collect::<Vec<_>>()[..] {
+            ["backfill"] => Ok(Directive::Backfill),
+            ["as", view] => Ok(Directive::As(view.to_owned())),
+            _ => bail!("unknown directive `{DIRECTIVE}{text}` (known: `backfill`, `as VIEW`)"),
+        }
+    }
+}
+
+/// The parts of `CREATE MATERIALIZED VIEW [IF NOT EXISTS] name TO target
+/// [AS SELECT …]`.
+struct View<'a> {
+    name: &'a str,
+    target: &'a str,
+    select: Option<&'a str>,
+}
+
+impl View<'_> {
+    fn parse(statement: &str) -> Result<View<'_>> {
+        let offset = |word: &str| word.as_ptr() as usize - statement.as_ptr() as usize;
+        let words: Vec<&str> = statement.split_ascii_whitespace().collect();
+        ensure!(View::starts(statement), "not a CREATE MATERIALIZED VIEW");
+        let to = words.iter().position(|w| w.eq_ignore_ascii_case("TO")).context("the view has no TO table")?;
+        ensure!(to > 3, "the view has no name");
+        let target = words.get(to + 1).context("the view has no TO table")?;
+        let select = match words.get(to + 2) {
+            None => None,
+            Some(as_) => {
+                ensure!(as_.eq_ignore_ascii_case("AS"), "expected AS after TO {target}");
+                let select = statement[offset(as_) + as_.len()..].trim_start();
+                ensure!(select.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("SELECT")), "its AS is not a SELECT");
+                Some(select)
+            }
+        };
+        Ok(View { name: words[to - 1], target, select })
+    }
+
+    fn starts(statement: &str) -> bool {
+        let words = statement.split_ascii_whitespace().take(3).map(str::to_ascii_uppercase);
+        words.eq(["CREATE", "MATERIALIZED", "VIEW"])
+    }
+}
+
+/// The statements that `written`, after `directives`, stands for; a
+/// materialized view's SELECT is recorded in `views`.
+fn expand(written: &str, directives: &[Directive], views: &mut HashMap<String, String>) -> Result<Vec<String>> {
+    let mut statement = written.to_owned();
+    for directive in directives {
+        if let Directive::As(source) = directive {
+            let select = views.get(source).with_context(|| format!("`as {source}`: no materialized view {source}"))?;
+            ensure!(View::parse(&statement)?.select.is_none(), "`as {source}` before a view with a SELECT of its own");
+            statement = format!("{statement} AS\n{select}");
+        }
+    }
+    let backfill = directives.contains(&Directive::Backfill);
+    if !View::starts(&statement) {
+        ensure!(!backfill, "`backfill` before a statement that is no CREATE MATERIALIZED VIEW");
+        return Ok(vec![statement]);
+    }
+    let view = View::parse(&statement)?;
+    let select = view.select.context("a materialized view without a SELECT")?;
+    views.insert(view.name.to_owned(), select.to_owned());
+    let insert = backfill.then(|| format!("INSERT INTO {}\n{select}", view.target));
+    Ok(std::iter::once(statement.clone()).chain(insert).collect())
 }
 
 /// All migrations, in order; the file names must be `NNN_name.sql` with
 /// distinct numbers.
 pub fn migrations() -> Result<Vec<Migration>> {
-    let mut out = Vec::new();
+    let mut files = Vec::new();
     for file in SQL_DIR.files() {
         let path = file.path();
         if path.extension().and_then(|e| e.to_str()) != Some("sql") {
@@ -70,16 +202,17 @@ pub fn migrations() -> Result<Vec<Migration>> {
         let (num, name) = stem
             .split_once('_')
             .with_context(|| format!("{}: migration files are named NNN_name.sql", path.display()))?;
-        let version =
+        let version: u32 =
             num.parse().with_context(|| format!("{}: migration files are named NNN_name.sql", path.display()))?;
         let sql = file.contents_utf8().with_context(|| format!("{} is not UTF-8", path.display()))?;
-        out.push(Migration { version, name: name.to_owned(), sql });
+        files.push((version, name, sql));
     }
-    out.sort_by_key(|m| m.version);
-    for pair in out.windows(2) {
-        ensure!(pair[0].version != pair[1].version, "two migrations are numbered {}", pair[0].version);
+    files.sort_by_key(|&(version, ..)| version);
+    for pair in files.windows(2) {
+        ensure!(pair[0].0 != pair[1].0, "two migrations are numbered {}", pair[0].0);
     }
-    Ok(out)
+    let mut views = HashMap::new();
+    files.into_iter().map(|(version, name, sql)| Migration::parse(version, name, sql, &mut views)).collect()
 }
 
 /// The server's version, for the settings some versions need.
@@ -160,20 +293,17 @@ pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Ve
     let mut done = Vec::new();
     for m in migrations()?.into_iter().filter(|m| m.version <= last) {
         if let Some(a) = applied.iter().find(|a| a.version == m.version) {
-            if a.checksum != m.checksum() {
+            if !m.is_recorded_as(&a.checksum) {
                 bail!(
-                    "migration {:03}_{} changed after it was applied to {database}; put schema changes in a new file",
+                    "migration {:03}_{} runs other statements than when it was applied to {database}; put schema changes in a new file",
                     m.version,
                     m.name
                 );
             }
             continue;
         }
-        for stmt in m.statements() {
-            db.query(&stmt)
-                .execute()
-                .await
-                .with_context(|| format!("migration {:03}_{}: {stmt}", m.version, m.name))?;
+        for stmt in &m.statements {
+            db.query(stmt).execute().await.with_context(|| format!("migration {:03}_{}: {stmt}", m.version, m.name))?;
         }
         db.query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")
             .bind(m.version)
@@ -197,9 +327,77 @@ mod tests {
         let all = migrations().unwrap();
         assert_eq!(all[0].version, 1);
         let raw = &all[0];
-        let stmts = raw.statements();
+        let stmts = &raw.statements;
         assert_eq!(stmts.len(), 3, "{stmts:#?}");
         assert!(stmts.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS") && !s.ends_with(';')));
+    }
+
+    #[test]
+    fn recorded_checksums_still_run_the_same_statements() {
+        let all = migrations().unwrap();
+        for &(version, text, statements) in TEXT_CHECKSUMS {
+            let m = all.iter().find(|m| m.version == version).unwrap();
+            assert_eq!(m.checksum(), statements, "{version:03}_{} no longer runs what it ran", m.name);
+            assert!(m.is_recorded_as(text) && m.is_recorded_as(statements));
+        }
+        assert!(!all[1].is_recorded_as(TEXT_CHECKSUMS[0].1), "a text checksum names one version only");
+    }
+
+    fn parse(sql: &str) -> Result<Vec<String>> {
+        let mut views = HashMap::new();
+        let first = Migration::parse(
+            8,
+            "first",
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS u_mv TO u AS\nSELECT id\nFROM raw;\n",
+            &mut views,
+        )?;
+        assert_eq!(first.statements.len(), 1);
+        Ok(Migration::parse(9, "t", sql, &mut views)?.statements)
+    }
+
+    #[test]
+    fn a_backfill_directive_repeats_the_views_select_into_its_table() {
+        let sql = "-- a comment\n-- migrate: backfill\nCREATE MATERIALIZED VIEW IF NOT EXISTS v_mv TO v AS\nSELECT\n    id,\n    maxState(x) AS x\nFROM raw\nGROUP BY id;\n\nCREATE TABLE IF NOT EXISTS w (id String) ENGINE = Memory;\n";
+        assert_eq!(
+            parse(sql).unwrap(),
+            [
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS v_mv TO v AS\nSELECT\n    id,\n    maxState(x) AS x\nFROM raw\nGROUP BY id",
+                "INSERT INTO v\nSELECT\n    id,\n    maxState(x) AS x\nFROM raw\nGROUP BY id",
+                "CREATE TABLE IF NOT EXISTS w (id String) ENGINE = Memory",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_as_directive_takes_an_earlier_views_select() {
+        let sql = "-- migrate: as u_mv\n-- migrate: backfill\nCREATE MATERIALIZED VIEW IF NOT EXISTS u2_mv TO u2;\n-- migrate: as u2_mv\nCREATE MATERIALIZED VIEW u3_mv TO u3;\n";
+        assert_eq!(
+            parse(sql).unwrap(),
+            [
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS u2_mv TO u2 AS\nSELECT id\nFROM raw",
+                "INSERT INTO u2\nSELECT id\nFROM raw",
+                "CREATE MATERIALIZED VIEW u3_mv TO u3 AS\nSELECT id\nFROM raw",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_misplaced_or_unknown_directive_is_an_error_naming_the_file() {
+        for (sql, reason) in [
+            ("-- migrate: backfill\nCREATE TABLE t (id String) ENGINE = Memory;\n", "no CREATE MATERIALIZED VIEW"),
+            ("-- migrate: backfill\nCREATE MATERIALIZED VIEW v_mv AS SELECT 1;\n", "no TO table"),
+            ("-- migrate: backfill\nCREATE MATERIALIZED VIEW v_mv TO v SELECT 1;\n", "expected AS after TO v"),
+            ("-- migrate: backfill\nCREATE MATERIALIZED VIEW TO v AS SELECT 1;\n", "no name"),
+            ("CREATE TABLE t (id String)\n-- migrate: backfill\nENGINE = Memory;\n", "inside a statement"),
+            ("CREATE TABLE t (id String) ENGINE = Memory;\n-- migrate: backfill\n", "at the end of the file"),
+            ("-- migrate: as nowhere_mv\nCREATE MATERIALIZED VIEW v_mv TO v;\n", "no materialized view nowhere_mv"),
+            ("-- migrate: as u_mv\nCREATE MATERIALIZED VIEW v_mv TO v AS SELECT 1;\n", "a SELECT of its own"),
+            ("CREATE MATERIALIZED VIEW v_mv TO v;\n", "without a SELECT"),
+            ("-- migrate: backfil\nCREATE TABLE t (id String) ENGINE = Memory;\n", "unknown directive"),
+        ] {
+            let err = format!("{:#}", parse(sql).unwrap_err());
+            assert!(err.starts_with("009_t") && err.contains(reason), "{sql}: {err}");
+        }
     }
 
     #[test]

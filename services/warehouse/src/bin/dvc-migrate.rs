@@ -23,7 +23,7 @@ async fn main() -> Result<()> {
     if cli.print {
         let out: Vec<_> = migrations()?
             .iter()
-            .map(|m| serde_json::json!({"version": m.version, "name": m.name, "statements": m.statements()}))
+            .map(|m| serde_json::json!({"version": m.version, "name": m.name, "statements": m.statements}))
             .collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
