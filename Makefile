@@ -5,14 +5,15 @@ CARGO ?= cargo
 PYTHON ?= python3
 export DVC_BIN_DIR ?= $(CURDIR)/target/release
 
-.PHONY: help deps build up down clean status demo test test-unit test-e2e test-python lint fmt bench bench-modern fuzz
+.PHONY: help deps build up down clean status demo test test-unit test-e2e test-python test-stack lint fmt bench bench-modern bench-broker fuzz
 
 help:
 	@echo "make demo     start the local stack, backfill 3 days of simulated national traffic, stream live, show live rates (Ctrl-C stops)"
-	@echo "make test     lint, unit, property and end-to-end tests (brings the stack up)"
+	@echo "make test     lint, unit, property and end-to-end tests (on a stack of their own, started empty)"
 	@echo "make up/down  start/stop the local stack (data stays in .local/); make clean removes it"
 	@echo "make bench    benchmarks, results in bench/results/ (SOAK=30 adds the 30-minute soak)"
 	@echo "make bench-modern  the rates queries on ClickHouse 18.16 and current ClickHouse (chDB), same 10 M dossiers"
+	@echo "make bench-broker  tansu's storage engines (SQLite, memory) over 5 M events"
 
 deps:
 	deploy/local/install.sh
@@ -48,13 +49,26 @@ test-unit:
 test-python: deps build
 	$(PYTHON) -m pytest -q schemas/tests tests/python
 
-# End-to-end tests need the stack; each test makes its own topics and database.
-test-e2e: up
-	$(CARGO) test --release --workspace --test '*'
+# The tests run on a stack of their own (.local/test), started empty each
+# time: what demos and benchmarks left in .local/ (a grown broker store, a
+# large database) never slows or changes a test. It uses the local stack's
+# ports, so the local stack is stopped first (`make up` brings it back), and
+# the test stack is stopped when the tests end, pass or fail.
+TEST_LOCAL := $(CURDIR)/.local/test
+TEST_STACK := DVC_LOCAL_DIR=$(TEST_LOCAL) deploy/local/stack.sh
 
-test: deps lint up
-	$(CARGO) test --release --workspace
-	$(PYTHON) -m pytest -q schemas/tests tests/python
+test-stack: deps build
+	deploy/local/stack.sh down
+	$(TEST_STACK) clean
+	$(TEST_STACK) up
+
+# Each end-to-end test makes its own topics and database.
+test-e2e: test-stack
+	trap '$(TEST_STACK) down' EXIT; DVC_LOCAL_DIR=$(TEST_LOCAL) $(CARGO) test --release --workspace --test '*'
+
+test: lint test-stack
+	trap '$(TEST_STACK) down' EXIT; export DVC_LOCAL_DIR=$(TEST_LOCAL); \
+	    $(CARGO) test --release --workspace && $(PYTHON) -m pytest -q schemas/tests tests/python
 
 bench: up
 	bench/run.sh
@@ -64,6 +78,10 @@ bench: up
 bench-modern: up
 	$(DVC_BIN_DIR)/query-bench $(QUERY_ARGS)
 	$(PYTHON) bench/query_modern.py
+
+# Not part of `make bench`: about 10 minutes, brokers of its own.
+bench-broker: deps build
+	$(DVC_BIN_DIR)/broker-bench $(BROKER_ARGS)
 
 # One million decoder inputs under libFuzzer. cargo fuzz needs nightly-only
 # compiler flags; the machine has one stable toolchain, so RUSTC_BOOTSTRAP=1

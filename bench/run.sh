@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# make bench: runs the benchmarks against the local stack (make up) and writes
-# bench/results/*.json (17.5 minutes on 2 cores; about 12 when the query
-# benchmark's database is already loaded). Each benchmark makes its own topics
-# and database. Options (environment):
+# make bench: runs the benchmarks against the local stack's ClickHouse (make up)
+# and writes bench/results/*.json (17.5 minutes on 2 cores; about 12 when the
+# query benchmark's database is already loaded). Each benchmark makes its own
+# topics and database. The broker is a tansu of the benchmarks' own, its SQLite
+# store emptied at each run (.local/bench-tansu): the stack's store keeps what
+# demos and earlier runs produced, and a tansu store slows as it grows
+# (make bench-broker), which would move every figure. Options (environment):
 #   INGEST_ARGS     e.g. "--events 2000000"
 #   FRESHNESS_ARGS  e.g. "--rate 5000"
 #   QUERY_ARGS      e.g. "--dossiers 20000000 --bench-database bench_query_20m"
@@ -10,6 +13,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${DVC_BIN_DIR:-target/release}"
+
+STORE="$PWD/.local/bench-tansu"
+rm -rf "$STORE" && mkdir -p "$STORE"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+(cd "$STORE" && exec tansu broker --listener-url "tcp://127.0.0.1:$PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$PORT" --storage-engine sqlite://tansu.db) >"$STORE/tansu.log" 2>&1 &
+BROKER=$!
+trap 'kill "$BROKER" 2>/dev/null || true' EXIT
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+for _ in $(seq 150); do listening && break; sleep 0.2; done
+listening || { echo "bench: tansu did not listen on $PORT; see $STORE/tansu.log" >&2; exit 1; }
+export DVC_KAFKA_BROKERS="127.0.0.1:$PORT"
+echo "bench: broker of its own on $DVC_KAFKA_BROKERS, store $STORE"
 # shellcheck disable=SC2086
 "$BIN/ingest-bench" ${INGEST_ARGS:-}
 # shellcheck disable=SC2086

@@ -30,9 +30,11 @@ fn stack_session_timeout() -> Duration {
     dvc_ingest::Config::try_parse_from(["dvc-ingest"]).expect("defaults parse").session_timeout()
 }
 
-/// The pid of a stack service, from `.local/run/NAME.pid`.
+/// The pid of a stack service, from `run/NAME.pid` in the stack's folder
+/// (DVC_LOCAL_DIR, as `make test` sets it, else `.local`).
 fn stack_pid(name: &str) -> u32 {
-    let file = root().join(".local/run").join(format!("{name}.pid"));
+    let local = std::env::var_os("DVC_LOCAL_DIR").map_or_else(|| root().join(".local"), PathBuf::from);
+    let file = local.join("run").join(format!("{name}.pid"));
     let text = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("{}: {e}; these tests need the stack (`make up`)", file.display()));
     text.trim().parse().unwrap_or_else(|e| panic!("{}: {e}", file.display()))

@@ -10,6 +10,8 @@ use dvc_warehouse::ClickHouseArgs;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{BaseProducer, BaseRecord};
 
 /// Where the local stack and the service binaries are (flags shared by the
 /// benchmarks).
@@ -109,6 +111,24 @@ pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs, extra: &[&st
         .spawn()
         .context("starting dvc-rates-api (run `cargo build --release --workspace --bins`)")?;
     Ok((child, port))
+}
+
+/// Sends `record`, polling for delivery reports while the producer's queue
+/// is full.
+pub fn send<K, P>(producer: &BaseProducer, mut record: BaseRecord<'_, K, P>)
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, r)) => {
+                record = r;
+                producer.poll(std::time::Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 /// The `p`-th percentile (nearest rank) of ascending `sorted`; NaN if empty.

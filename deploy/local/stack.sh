@@ -8,9 +8,11 @@
 # Usage: stack.sh up | down | clean | status
 # `up` is idempotent and returns once every part answers; `down` stops only
 # the processes this script started (by pid file under .local/run).
+# DVC_LOCAL_DIR puts the stack's data, logs and pid files elsewhere than
+# .local/ (`make test` runs on an empty one, .local/test, of its own).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-LOCAL="$ROOT/.local"
+LOCAL="${DVC_LOCAL_DIR:-$ROOT/.local}"
 RUN="$LOCAL/run"
 LOGS="$LOCAL/logs"
 BIN="${DVC_BIN_DIR:-$ROOT/target/release}"

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use clap::Parser;
-use dvc_bench::{Run, StackArgs, percentile, spawn_rates_api};
+use dvc_bench::{Run, StackArgs, percentile, send, spawn_rates_api};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
@@ -105,16 +105,7 @@ async fn main() -> Result<()> {
                 e.dossier_id = e.place.agency_code.clone();
             }
             let value = serde_json::to_vec(&e)?;
-            let mut record = BaseRecord::to(&run.topics[0]).key(&e.dossier_id).payload(&value);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, r)) => {
-                        record = r;
-                        producer.poll(Duration::from_millis(1));
-                    }
-                }
-            }
+            send(&producer, BaseRecord::to(&run.topics[0]).key(&e.dossier_id).payload(&value));
             if marker {
                 sent.lock().unwrap().insert(e.place.agency_code.clone(), Instant::now());
             }

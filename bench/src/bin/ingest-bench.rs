@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dvc_bench::{Run, StackArgs, cpu_seconds, memory_mb};
+use dvc_bench::{Run, StackArgs, cpu_seconds, memory_mb, send};
 use dvc_events::Stream;
 use dvc_ingest::rows::{DossierRow, RawRow};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -44,16 +44,7 @@ fn preload(args: &Args, run: &str, topics: &[String; 3]) -> Result<f64> {
     let start = Instant::now();
     for m in dvc_portal_sim::synthetic::mixed(run, args.events, 42) {
         let topic = &topics[m.stream as usize];
-        let mut record = BaseRecord::to(topic).key(&m.key).payload(&m.value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    producer.poll(Duration::from_millis(5));
-                }
-            }
-        }
+        send(&producer, BaseRecord::to(topic).key(&m.key).payload(&m.value));
     }
     producer.flush(Duration::from_secs(300))?;
     Ok(args.events as f64 / start.elapsed().as_secs_f64())
