@@ -56,6 +56,7 @@ test-python: deps build
 # the test stack is stopped when the tests end, pass or fail.
 TEST_LOCAL := $(CURDIR)/.local/test
 TEST_STACK := DVC_LOCAL_DIR=$(TEST_LOCAL) deploy/local/stack.sh
+IN_TEST_STACK := trap '$(TEST_STACK) down' EXIT; export DVC_LOCAL_DIR=$(TEST_LOCAL);
 
 test-stack: deps build
 	deploy/local/stack.sh down
@@ -64,11 +65,10 @@ test-stack: deps build
 
 # Each end-to-end test makes its own topics and database.
 test-e2e: test-stack
-	trap '$(TEST_STACK) down' EXIT; DVC_LOCAL_DIR=$(TEST_LOCAL) $(CARGO) test --release --workspace --test '*'
+	$(IN_TEST_STACK) $(CARGO) test --release --workspace --test '*'
 
 test: lint test-stack
-	trap '$(TEST_STACK) down' EXIT; export DVC_LOCAL_DIR=$(TEST_LOCAL); \
-	    $(CARGO) test --release --workspace && $(PYTHON) -m pytest -q schemas/tests tests/python
+	$(IN_TEST_STACK) $(CARGO) test --release --workspace && $(PYTHON) -m pytest -q schemas/tests tests/python
 
 bench: up
 	bench/run.sh

@@ -7,11 +7,12 @@ use std::process::{Child, Command};
 use anyhow::{Context, Result};
 use dvc_events::Stream;
 use dvc_warehouse::ClickHouseArgs;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::ToBytes;
 use rdkafka::producer::{BaseProducer, BaseRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// Where the local stack and the service binaries are (flags shared by the
 /// benchmarks).
@@ -78,7 +79,7 @@ impl Run {
     /// `dvc-rollup` on this run's database (as the stack runs it beside
     /// ingest).
     pub fn spawn_rollup(&self, bin_dir: &Path) -> Result<Child> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = free_port()?;
         Command::new(bin_dir.join("dvc-rollup"))
             .args([
                 format!("--listen=127.0.0.1:{port}"),
@@ -99,7 +100,7 @@ impl Run {
 /// `dvc-rates-api` on a free loopback port over `clickhouse`; the child and
 /// the port.
 pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs, extra: &[&str]) -> Result<(Child, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = free_port()?;
     let child = Command::new(bin_dir.join("dvc-rates-api"))
         .args([
             format!("--listen=127.0.0.1:{port}"),
@@ -111,6 +112,23 @@ pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs, extra: &[&st
         .spawn()
         .context("starting dvc-rates-api (run `cargo build --release --workspace --bins`)")?;
     Ok((child, port))
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Assigns `consumer` every partition of `topics` (each with `partitions`),
+/// starting at `offset`.
+pub fn assign_all(consumer: &BaseConsumer, topics: &[impl AsRef<str>], partitions: i32, offset: Offset) -> Result<()> {
+    let mut list = TopicPartitionList::new();
+    for topic in topics {
+        for p in 0..partitions {
+            list.add_partition_offset(topic.as_ref(), p, offset)?;
+        }
+    }
+    Ok(consumer.assign(&list)?)
 }
 
 /// Sends `record`, polling for delivery reports while the producer's queue

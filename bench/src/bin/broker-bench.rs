@@ -24,13 +24,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
-use dvc_bench::{memory_mb, percentile, send};
+use dvc_bench::{assign_all, free_port, memory_mb, percentile, send};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -96,7 +96,7 @@ struct Broker {
 
 impl Broker {
     fn start(tansu: &Path, engine: Engine, dir: &Path) -> Result<Broker> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = free_port()?;
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu)
             .current_dir(dir)
@@ -168,14 +168,6 @@ fn consumer(brokers: &str, extra: &[(&str, &str)]) -> Result<BaseConsumer> {
     Ok(config.create()?)
 }
 
-fn assign(consumer: &BaseConsumer, topic: &str, partitions: i32, offset: Offset) -> Result<()> {
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition_offset(topic, p, offset)?;
-    }
-    Ok(consumer.assign(&list)?)
-}
-
 /// What reading back from the beginning gave.
 struct ReadBack {
     read: u64,
@@ -187,7 +179,7 @@ struct ReadBack {
 /// Reads everything back, or as much as `args.read_seconds` allows.
 fn read_back(args: &Args, brokers: &str, topic: &str) -> Result<ReadBack> {
     let consumer = consumer(brokers, &[])?;
-    assign(&consumer, topic, args.partitions, Offset::Beginning)?;
+    assign_all(&consumer, &[topic], args.partitions, Offset::Beginning)?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.read_seconds);
     let (mut read, mut window_started, mut by_window) = (0u64, started, Vec::new());
@@ -216,7 +208,7 @@ fn read_back(args: &Args, brokers: &str, topic: &str) -> Result<ReadBack> {
 /// each event's latency = when read − its producer timestamp (ms).
 fn probe(args: &Args, brokers: &str, topic: &str) -> Result<(Vec<f64>, u64)> {
     let consumer = consumer(brokers, &[("fetch.wait.max.ms", "100"), ("queued.max.messages.kbytes", "32768")])?;
-    assign(&consumer, topic, args.partitions, Offset::End)?;
+    assign_all(&consumer, &[topic], args.partitions, Offset::End)?;
     // Resolve the end offsets before the stream starts.
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(3) {

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dvc_bench::{Run, StackArgs, cpu_seconds, memory_mb, send};
+use dvc_bench::{Run, StackArgs, assign_all, cpu_seconds, memory_mb, send};
 use dvc_events::Stream;
 use dvc_ingest::rows::{DossierRow, RawRow};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -59,13 +59,7 @@ fn raw_consume(args: &Args, run: &str, topics: &[String; 3]) -> Result<(f64, f64
         .set("group.id", format!("{run}.raw"))
         .set("enable.auto.commit", "false")
         .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for t in topics {
-        for p in 0..args.partitions {
-            tpl.add_partition_offset(t, p, Offset::Beginning)?;
-        }
-    }
-    consumer.assign(&tpl)?;
+    assign_all(&consumer, topics, args.partitions, Offset::Beginning)?;
     let (mut n, mut bytes) = (0u64, 0usize);
     while n < args.events {
         match consumer.poll(Duration::from_secs(30)) {

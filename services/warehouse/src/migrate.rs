@@ -186,7 +186,7 @@ fn expand(written: &str, directives: &[Directive], views: &mut HashMap<String, S
     let select = view.select.context("a materialized view without a SELECT")?;
     views.insert(view.name.to_owned(), select.to_owned());
     let insert = backfill.then(|| format!("INSERT INTO {}\n{select}", view.target));
-    Ok(std::iter::once(statement.clone()).chain(insert).collect())
+    Ok(std::iter::once(statement).chain(insert).collect())
 }
 
 /// All migrations, in order; the file names must be `NNN_name.sql` with
