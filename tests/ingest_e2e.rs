@@ -3,57 +3,16 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{TestEnv, events, keyed, producer, publish};
+use common::{TestEnv, events, keyed, producer, publish, read_dead_letters};
 use dvc_events::Stream;
 use hmac::{Hmac, Mac};
 use rand::seq::SliceRandom;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A dead letter as read back from the topic.
-#[derive(Debug)]
-struct DeadLetter {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: BTreeMap<String, String>,
-}
-
-fn read_dead_letters(env: &TestEnv, expected: usize) -> Vec<DeadLetter> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", common::brokers())
-        .set("group.id", format!("e2e.{}.dlq-reader", env.name))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..common::PARTITIONS {
-        tpl.add_partition_offset(&env.dead_letter_topic, p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + WAIT;
-    while out.len() < expected && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let headers = m.headers().map_or_else(BTreeMap::new, |h| {
-                h.iter()
-                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                    .collect()
-            });
-            out.push(DeadLetter { key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers });
-        }
-    }
-    // Nothing more than expected arrives.
-    let extra = consumer.poll(Duration::from_secs(2));
-    assert!(extra.is_none(), "an unexpected extra dead letter: {extra:?}");
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicates_reordering_late_events_and_dead_letters() {
@@ -131,7 +90,7 @@ async fn duplicates_reordering_late_events_and_dead_letters() {
     );
 
     // Dead letters: unchanged bytes and key, reason and source in headers.
-    let letters = read_dead_letters(&env, invalid.len());
+    let letters = read_dead_letters(&env, invalid.len(), WAIT);
     assert_eq!(letters.len(), invalid.len());
     for (key, value, reason) in &invalid {
         let letter = letters

@@ -51,7 +51,8 @@ fn country(seed: u64, dossiers: u32) -> Traffic {
 
 #[test]
 fn traffic_is_calibrated_to_the_seed_figures() {
-    let counted = recount(&country(21, 120_000), date!(2024 - 06 - 01), date!(2024 - 12 - 31));
+    let traffic = country(21, 120_000);
+    let counted = recount(&traffic, date!(2024 - 06 - 01), date!(2024 - 12 - 31));
     let sums = |metric: &str, grouping: &str| &counted[&(metric.to_owned(), grouping.to_owned())];
 
     let full = sums("full_online_share", "authority_kind");
@@ -72,6 +73,17 @@ fn traffic_is_calibrated_to_the_seed_figures() {
     let mean = value / payments;
     assert!((mean / catalog::MEAN_ONLINE_PAYMENT_VND - 1.0).abs() < 0.02, "{mean} VND per payment");
 
+    // Contract 1.1's flags, each set once per dossier when it is filed.
+    let filed: Vec<_> = traffic.dossiers.iter().filter(|e| e.status == dvc_events::Status::Submitted).collect();
+    assert_eq!(filed.len(), 120_000);
+    let share = |flag: fn(&dvc_events::DossierEvent) -> Option<bool>| {
+        assert!(filed.iter().all(|e| flag(e).is_some()), "every filing says");
+        filed.iter().filter(|e| flag(e) == Some(true)).count() as f64 / filed.len() as f64
+    };
+    assert_near("reused data", share(|e| e.reused_digitized_data), catalog::REUSED_DIGITIZED_DATA, 0.01);
+    assert_near("personal store", share(|e| e.from_personal_store), catalog::FROM_PERSONAL_STORE, 0.005);
+    assert_near("population data", share(|e| e.population_db_used), catalog::POPULATION_DB_USED, 0.01);
+
     // Even a few thousand dossiers land within a point of each kind's target.
     let counted = recount(&country(22, 3_000), date!(2024 - 06 - 01), date!(2024 - 12 - 31));
     let full = &counted[&("full_online_share".to_owned(), "authority_kind".to_owned())];
@@ -82,13 +94,7 @@ fn traffic_is_calibrated_to_the_seed_figures() {
 /// The simulator's command line for this test's topics.
 fn simulator(env: &TestEnv, args: &[&str]) -> Command {
     let mut command = Command::new(binary("dvc-portal-sim"));
-    command
-        .args(["--dossier-topic", env.topic(Stream::Dossier)])
-        .args(["--payment-topic", env.topic(Stream::Payment)])
-        .args(["--feedback-topic", env.topic(Stream::Feedback)])
-        .args(args)
-        .env("DVC_KAFKA_BROKERS", common::brokers())
-        .stdout(Stdio::piped());
+    command.args(env.topic_args()).args(args).env("DVC_KAFKA_BROKERS", common::brokers()).stdout(Stdio::piped());
     command
 }
 
@@ -167,6 +173,8 @@ async fn a_simulated_backfill_with_faults_lands_on_target_through_the_pipeline()
             Event::Dossier(e) => sent.dossiers.push(e),
             Event::Payment(e) => sent.payments.push(e),
             Event::Feedback(e) => sent.ratings.push(e),
+            // Not in the rates.
+            Event::Petition(_) | Event::Catalog(_) => {}
         }
     }
 
@@ -235,8 +243,8 @@ async fn interrupt(child: std::process::Child) -> (std::process::ExitStatus, Val
 async fn a_broker_outage_holds_traffic_back_and_a_stop_during_one_reports_what_was_lost() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let topics = ["outage.dossier", "outage.payment", "outage.feedback"];
-    for topic in topics {
+    let topics = Stream::ALL.map(|s| format!("outage.{}", s.name()));
+    for topic in &topics {
         cluster.create_topic(topic, common::PARTITIONS, 1).unwrap();
     }
     let stored = || topics.iter().map(|t| topic_size_on(&brokers, t)).sum::<i64>();
@@ -246,7 +254,7 @@ async fn a_broker_outage_holds_traffic_back_and_a_stop_during_one_reports_what_w
         status["sent"]["total"].as_i64().unwrap()
     };
     let child = Command::new(binary("dvc-portal-sim"))
-        .args(["--dossier-topic", topics[0], "--payment-topic", topics[1], "--feedback-topic", topics[2]])
+        .args(Stream::ALL.iter().zip(&topics).map(|(s, topic)| format!("{}={topic}", s.topic_flag())))
         .args(["--brokers", &brokers, "--rate=300", "--flat", "--seed=11"])
         .arg("--status-file")
         .arg(&status_file)

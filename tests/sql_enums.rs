@@ -5,7 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use dvc_events::{ApplicantType, Channel, ContractEnum, PaymentMethod, PaymentStatus, Rating, ServiceLevel};
+use dvc_events::{
+    ApplicantType, Channel, ContractEnum, PaymentMethod, PaymentStatus, PetitionClassification, PetitionStatus, Rating,
+    ServiceLevel,
+};
 
 type Labels = BTreeSet<(String, u8)>;
 
@@ -13,11 +16,25 @@ fn labels<E: ContractEnum>(code: fn(E) -> u8) -> Labels {
     E::VARIANTS.iter().map(|(name, e)| ((*name).to_owned(), code(*e))).collect()
 }
 
-/// Each `Enum8(...)` of `sql` with the column it types (the line's first word).
-fn enum_columns(sql: &str) -> Vec<(String, Labels)> {
+/// Each `Enum8(...)` of `sql` with the table (the latest `CREATE TABLE`
+/// before it) and the column it types: the line's first word, or in a
+/// view's `CAST(… AS Enum8(…)) AS name` line the name after the last `AS`.
+fn enum_columns(sql: &str) -> Vec<(String, String, Labels)> {
     let mut out = Vec::new();
+    let mut table = String::new();
     for line in sql.lines() {
-        let Some(column) = line.split_whitespace().next() else { continue };
+        if let Some(name) = line.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+            table = name.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+        let column = match line.rsplit_once(" AS ") {
+            Some((_, name)) if line.trim_start().starts_with("if(") || line.trim_start().starts_with("CAST(") => {
+                name.trim().trim_end_matches(',')
+            }
+            _ => match line.split_whitespace().next() {
+                Some(word) => word,
+                None => continue,
+            },
+        };
         let mut rest = line;
         while let Some(start) = rest.find("Enum8(") {
             let body = &rest[start + "Enum8(".len()..];
@@ -30,7 +47,7 @@ fn enum_columns(sql: &str) -> Vec<(String, Labels)> {
                     (name, code.trim().parse::<u8>().unwrap_or_else(|e| panic!("code of {pair}: {e}")))
                 })
                 .collect();
-            out.push((column.to_owned(), parsed));
+            out.push((table.clone(), column.to_owned(), parsed));
             rest = &body[end..];
         }
     }
@@ -39,14 +56,22 @@ fn enum_columns(sql: &str) -> Vec<(String, Labels)> {
 
 #[test]
 fn every_enum_column_carries_its_contract_enums_names_and_codes() {
-    let contract: [(&str, Labels); 6] = [
+    let contract: [(&str, Labels); 8] = [
         ("service_level", labels(ServiceLevel::code)),
+        ("online_level", labels(ServiceLevel::code)),
+        ("classification", labels(PetitionClassification::code)),
         ("channel", labels(Channel::code)),
         ("applicant_type", labels(ApplicantType::code)),
         // payment_events.status; a dossier's status is a UInt8 step number.
         ("status", labels(PaymentStatus::code)),
         ("method", labels(PaymentMethod::code)),
         ("rating", labels(Rating::code)),
+    ];
+    // Columns whose name alone does not tell the enum: a petition's status
+    // (the payments' column name) and its state.
+    let by_table: [(&str, &str, Labels); 2] = [
+        ("petition_events", "status", labels(PetitionStatus::code)),
+        ("petition_state", "last_status", labels(PetitionStatus::code)),
     ];
     // rate_rollup.kind is the rollup's own (dvc_rollup::rows::RowKind), not the
     // contract's; the rollup tests read every kind back.
@@ -60,8 +85,14 @@ fn every_enum_column_carries_its_contract_enums_names_and_codes() {
     files.sort();
     let mut seen = BTreeSet::new();
     for file in &files {
-        for (column, found) in enum_columns(&std::fs::read_to_string(file).unwrap()) {
+        for (table, column, found) in enum_columns(&std::fs::read_to_string(file).unwrap()) {
             if own.contains(&column.as_str()) {
+                continue;
+            }
+            if let Some((_, _, want)) = by_table.iter().find(|(t, c, _)| (*t, *c) == (table.as_str(), column.as_str()))
+            {
+                assert_eq!(&found, want, "{}: {table}.{column}", file.display());
+                seen.insert(format!("{table}.{column}"));
                 continue;
             }
             let (_, want) = contract
@@ -72,17 +103,25 @@ fn every_enum_column_carries_its_contract_enums_names_and_codes() {
             seen.insert(column);
         }
     }
-    let all: BTreeSet<String> = contract.iter().map(|(c, _)| (*c).to_owned()).collect();
+    let all: BTreeSet<String> = contract
+        .iter()
+        .map(|(c, _)| (*c).to_owned())
+        .chain(by_table.iter().map(|(t, c, _)| format!("{t}.{c}")))
+        .collect();
     assert_eq!(seen, all, "every contract enum is typed in the schema at least once");
 }
 
 #[test]
 fn the_parser_reads_names_codes_and_columns() {
-    let sql = "    channel AggregateFunction(argMin, Enum8('in_person' = 1, 'online' = 2), DateTime('UTC')),\n\
+    let sql = "CREATE TABLE IF NOT EXISTS dossier_state\n(\n\
+               channel AggregateFunction(argMin, Enum8('in_person' = 1, 'online' = 2), DateTime('UTC')),\n\
                applicant_type Nullable(Enum8('citizen' = 1)),";
     let parsed = enum_columns(sql);
     assert_eq!(parsed.len(), 2);
-    assert_eq!(parsed[0].0, "channel");
-    assert_eq!(parsed[0].1, [("in_person".to_owned(), 1), ("online".to_owned(), 2)].into_iter().collect());
-    assert_eq!(parsed[1], ("applicant_type".to_owned(), [("citizen".to_owned(), 1)].into_iter().collect()));
+    assert_eq!((parsed[0].0.as_str(), parsed[0].1.as_str()), ("dossier_state", "channel"));
+    assert_eq!(parsed[0].2, [("in_person".to_owned(), 1), ("online".to_owned(), 2)].into_iter().collect());
+    let citizen = [("citizen".to_owned(), 1)].into_iter().collect();
+    assert_eq!(parsed[1], ("dossier_state".to_owned(), "applicant_type".to_owned(), citizen));
+    let view = "    if(c = 0, NULL, CAST(greatest(c, 1) AS Enum8('other' = 3))) AS classification,";
+    assert_eq!(enum_columns(view)[0].1, "classification");
 }

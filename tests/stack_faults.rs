@@ -82,7 +82,7 @@ fn stack_env(run: &str) -> TestEnv {
     TestEnv {
         name: run.to_owned(),
         clickhouse: ClickHouseArgs::default(),
-        topics: [topics::DOSSIER, topics::PAYMENT, topics::FEEDBACK].map(str::to_owned),
+        topics: Stream::ALL.map(|s| s.topic().to_owned()),
         dead_letter_topic: topics::DEAD_LETTER.to_owned(),
     }
 }

@@ -30,7 +30,8 @@ pub struct StackArgs {
 /// A benchmark run's own topics (one per stream, plus dead letters) and database.
 pub struct Run {
     pub name: String,
-    pub topics: [String; 3],
+    /// One topic per stream, in `Stream::ALL` order.
+    pub topics: [String; 5],
     pub dead_letter: String,
     pub clickhouse: ClickHouseArgs,
 }
@@ -56,21 +57,25 @@ impl Run {
         Ok(Run { name, topics, dead_letter, clickhouse })
     }
 
+    /// `--dossier-topic=…` and the like: this run's topic of every stream,
+    /// for ingest and the simulator.
+    pub fn topic_args(&self) -> Vec<String> {
+        Stream::ALL.iter().zip(&self.topics).map(|(s, topic)| format!("{}={topic}", s.topic_flag())).collect()
+    }
+
     /// `dvc-ingest` on this run's topics and database.
     pub fn spawn_ingest(&self, bin_dir: &Path, brokers: &str) -> Result<Child> {
         Command::new(bin_dir.join("dvc-ingest"))
             .args([
                 format!("--brokers={brokers}"),
                 format!("--group={}.ingest", self.name),
-                format!("--dossier-topic={}", self.topics[0]),
-                format!("--payment-topic={}", self.topics[1]),
-                format!("--feedback-topic={}", self.topics[2]),
                 format!("--dead-letter-topic={}", self.dead_letter),
                 format!("--clickhouse-url={}", self.clickhouse.url),
                 format!("--clickhouse-database={}", self.clickhouse.database),
                 "--applicant-key=bench-key-0123456789abcdef".to_owned(),
                 "--listen=127.0.0.1:0".to_owned(),
             ])
+            .args(self.topic_args())
             .env("RUST_LOG", "warn")
             .spawn()
             .context("starting dvc-ingest (run `cargo build --release --workspace --bins`)")

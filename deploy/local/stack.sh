@@ -17,7 +17,7 @@ RUN="$LOCAL/run"
 LOGS="$LOCAL/logs"
 BIN="${DVC_BIN_DIR:-$ROOT/target/release}"
 PARTITIONS="${DVC_PARTITIONS:-4}"
-TOPICS="dvc.dossier-events.v1 dvc.payment-events.v1 dvc.feedback-events.v1 dvc.dead-letter.v1"
+TOPICS="dvc.dossier-events.v1 dvc.payment-events.v1 dvc.feedback-events.v1 dvc.petition-events.v1 dvc.procedure-catalog.v1 dvc.dead-letter.v1"
 export DVC_CLICKHOUSE_DATABASE="${DVC_CLICKHOUSE_DATABASE:-dvc}"
 
 log() { echo "stack: $*"; }

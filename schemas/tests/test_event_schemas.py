@@ -12,6 +12,14 @@ import referencing
 HERE = pathlib.Path(__file__).parent
 EVENTS = HERE.parent / "events"
 CASES = json.loads((HERE / "decoder-cases.json").read_text(encoding="utf-8"))
+# Each stream's schema, by the last part of its $id.
+SCHEMAS = {
+    "dossier": "dossier-event",
+    "payment": "payment-event",
+    "feedback": "feedback-event",
+    "petition": "petition-event",
+    "catalog": "catalog-entry",
+}
 
 
 def validators():
@@ -24,8 +32,8 @@ def validators():
     assert "date-time" in checker.checkers
     by_id = {s["$id"]: s for s in schemas}
     out = {}
-    for stream in ("dossier", "payment", "feedback"):
-        schema = by_id[f"urn:dvc-pulse:schema:v1:{stream}-event"]
+    for stream, name in SCHEMAS.items():
+        schema = by_id[f"urn:dvc-pulse:schema:v1:{name}"]
         jsonschema.Draft202012Validator.check_schema(schema)
         out[stream] = jsonschema.Draft202012Validator(schema, registry=registry, format_checker=checker)
     return out
@@ -43,7 +51,7 @@ def apply(case):
     return event
 
 
-@pytest.mark.parametrize("stream", ["dossier", "payment", "feedback"])
+@pytest.mark.parametrize("stream", SCHEMAS)
 def test_base_events_are_valid(stream):
     VALIDATORS[stream].validate(CASES["base"][stream])
 

@@ -43,7 +43,8 @@ pub fn millis() -> u128 {
 pub struct TestEnv {
     pub name: String,
     pub clickhouse: ClickHouseArgs,
-    pub topics: [String; 3],
+    /// One topic per stream, in `Stream::ALL` order.
+    pub topics: [String; 5],
     pub dead_letter_topic: String,
 }
 
@@ -74,6 +75,12 @@ impl TestEnv {
         &self.topics[stream as usize]
     }
 
+    /// `--dossier-topic=…` and the like: this test's topic of every stream,
+    /// for ingest and the simulator.
+    pub fn topic_args(&self) -> Vec<String> {
+        Stream::ALL.iter().map(|s| format!("{}={}", s.topic_flag(), self.topic(*s))).collect()
+    }
+
     /// Ingest configuration for this test: its topics, group, database;
     /// small batches and short timeouts so tests move quickly.
     pub fn ingest_args(&self) -> Vec<String> {
@@ -81,9 +88,6 @@ impl TestEnv {
             "dvc-ingest".to_owned(),
             format!("--brokers={}", brokers()),
             format!("--group=e2e.{}", self.name),
-            format!("--dossier-topic={}", self.topics[0]),
-            format!("--payment-topic={}", self.topics[1]),
-            format!("--feedback-topic={}", self.topics[2]),
             format!("--dead-letter-topic={}", self.dead_letter_topic),
             format!("--clickhouse-url={}", self.clickhouse.url),
             format!("--clickhouse-database={}", self.clickhouse.database),
@@ -93,6 +97,7 @@ impl TestEnv {
             "--session-timeout-ms=6000".to_owned(),
             "--kafka-option=heartbeat.interval.ms=1000".to_owned(),
         ];
+        args.extend(self.topic_args());
         args.extend(
             std::env::var("DVC_E2E_EXTRA_ARGS")
                 .ok()
@@ -321,6 +326,50 @@ pub async fn dead_letter_keys(env: &TestEnv, mut client: ClientConfig, expected:
     })
     .await
     .expect("the reader thread")
+}
+
+/// A dead letter as read back from the topic.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// The dead letters `env`'s ingest wrote, from the topic's beginning: waits
+/// up to `wait` for `expected` of them, then checks that no more arrive.
+pub fn read_dead_letters(env: &TestEnv, expected: usize, wait: Duration) -> Vec<DeadLetter> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::collections::BTreeMap;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("e2e.{}.dlq-reader", env.name))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(&env.dead_letter_topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + wait;
+    while out.len() < expected && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m.headers().map_or_else(BTreeMap::new, |h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            });
+            out.push(DeadLetter { key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers });
+        }
+    }
+    // Nothing more than expected arrives.
+    let extra = consumer.poll(Duration::from_secs(2));
+    assert!(extra.is_none(), "an unexpected extra dead letter: {extra:?}");
+    out
 }
 
 /// Publishes `traffic` to `env`'s topics, stream by stream.

@@ -33,7 +33,7 @@ struct Args {
     out: PathBuf,
 }
 
-fn preload(args: &Args, run: &str, topics: &[String; 3]) -> Result<f64> {
+fn preload(args: &Args, run: &str, topics: &[String; 5]) -> Result<f64> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &args.stack.brokers)
         .set("linger.ms", "50")
@@ -51,7 +51,7 @@ fn preload(args: &Args, run: &str, topics: &[String; 3]) -> Result<f64> {
 }
 
 /// (a) Reads every pre-loaded record once and does nothing with it.
-fn raw_consume(args: &Args, run: &str, topics: &[String; 3]) -> Result<(f64, f64)> {
+fn raw_consume(args: &Args, run: &str, topics: &[String; 5]) -> Result<(f64, f64)> {
     let cpu_before = cpu_seconds("self")?;
     let start = Instant::now();
     let consumer: BaseConsumer = ClientConfig::new()
@@ -133,7 +133,7 @@ async fn ingest(args: &Args, run: &Run) -> Result<IngestRun> {
 }
 
 /// (c) The naive Python baseline.
-fn naive(args: &Args, run: &str, topics: &[String; 3]) -> Result<serde_json::Value> {
+fn naive(args: &Args, run: &str, topics: &[String; 5]) -> Result<serde_json::Value> {
     let out = Command::new("python3")
         .arg("bench/naive_consumer.py")
         .args([

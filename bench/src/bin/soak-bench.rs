@@ -92,9 +92,6 @@ async fn main() -> Result<()> {
     let mut simulator = Command::new(args.stack.bin_dir.join("dvc-portal-sim"))
         .args([
             format!("--brokers={}", args.stack.brokers),
-            format!("--dossier-topic={}", run.topics[0]),
-            format!("--payment-topic={}", run.topics[1]),
-            format!("--feedback-topic={}", run.topics[2]),
             format!("--rate={}", args.rate),
             "--flat".to_owned(),
             format!("--live-seconds={}", args.minutes * 60),
@@ -103,6 +100,7 @@ async fn main() -> Result<()> {
             "--malformed-rate=0.001".to_owned(),
             "--seed=42".to_owned(),
         ])
+        .args(run.topic_args())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -100,6 +100,33 @@ contract_enum! {
     }
 }
 
+contract_enum! {
+    /// One step of a petition (phản ánh, kiến nghị; CONTRACT.md §8).
+    PetitionStatus {
+        Submitted = "submitted" => 1,
+        /// Sent on to the agency that must answer it.
+        Forwarded = "forwarded" => 2,
+        Received = "received" => 3,
+        SupplementRequested = "supplement_requested" => 4,
+        Rejected = "rejected" => 5,
+        Processing = "processing" => 6,
+        Answered = "answered" => 7,
+        /// The answer is published on the national portal.
+        Published = "published" => 8,
+    }
+}
+
+contract_enum! {
+    /// What a petition is about.
+    PetitionClassification {
+        /// A rule or procedure (quy định hành chính).
+        Regulation = "regulation" => 1,
+        /// How an official behaved (hành vi).
+        StaffConduct = "staff_conduct" => 2,
+        Other = "other" => 3,
+    }
+}
+
 /// A dossier's processing step (TrangThaiHoSo), 1-10 on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]

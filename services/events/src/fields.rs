@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
 
 use crate::DecodeError;
 
@@ -24,6 +25,11 @@ pub const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 /// Timestamps must fall in this range of years (UTC or local, as written):
 /// anything else is a clock or encoding bug on the portal's side.
 pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
+
+/// Dates (`YYYY-MM-DD`, catalogue entries) must fall in these years: legal
+/// bases go back further than any event, and ClickHouse's `Date` starts in
+/// 1970.
+pub const DATE_YEARS: std::ops::RangeInclusive<i32> = 1970..=2099;
 
 /// A string enumeration of the contract (see `contract_enum!`).
 pub trait ContractEnum: Sized + Copy + 'static {
@@ -91,15 +97,48 @@ impl<'a> Fields<'a> {
         Ok(s.into_owned())
     }
 
+    pub(crate) fn opt_id(&mut self, name: &'static str) -> Result<Option<String>, DecodeError> {
+        self.optional(name)
+            .map(|raw| {
+                let s = string(name, raw)?;
+                check_id_length(name, &s)?;
+                Ok(s.into_owned())
+            })
+            .transpose()
+    }
+
+    /// A list of 1-64 character strings (agency codes).
+    pub(crate) fn opt_ids(&mut self, name: &'static str) -> Result<Option<Vec<String>>, DecodeError> {
+        self.optional(name)
+            .map(|raw| {
+                let items: Vec<&RawValue> =
+                    serde_json::from_str(raw.get()).map_err(|_| wrong_type(name, "an array of strings", raw.get()))?;
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let s = string(name, item)
+                            .map_err(|_| DecodeError::field(name, format!("item {i} must be a string")))?;
+                        let chars = s.chars().count();
+                        if chars == 0 || chars > 64 {
+                            return Err(DecodeError::field(
+                                name,
+                                format!("item {i} must be 1-64 characters, got {chars}"),
+                            ));
+                        }
+                        Ok(s.into_owned())
+                    })
+                    .collect()
+            })
+            .transpose()
+    }
+
     pub(crate) fn procedure_code(&mut self) -> Result<String, DecodeError> {
-        let name = "procedure_code";
-        let s = string(name, self.required(name)?)?;
-        let b = s.as_bytes();
-        let ok = b.len() == 8 && b[0].is_ascii_digit() && b[1] == b'.' && b[2..].iter().all(u8::is_ascii_digit);
-        if !ok {
-            return Err(DecodeError::field(name, format!("{} does not match ^\\d\\.\\d{{6}}$", quoted(&s))));
-        }
-        Ok(s.into_owned())
+        procedure_code(self.required("procedure_code")?)
+    }
+
+    pub(crate) fn opt_procedure_code(&mut self) -> Result<Option<String>, DecodeError> {
+        self.optional("procedure_code").map(procedure_code).transpose()
     }
 
     pub(crate) fn authority_code(&mut self) -> Result<String, DecodeError> {
@@ -147,6 +186,25 @@ impl<'a> Fields<'a> {
         self.optional(name).map(|raw| bounded(name, raw, min, max, what)).transpose()
     }
 
+    /// An optional number (integer or not) in `0..=max`.
+    pub(crate) fn opt_number(&mut self, name: &'static str, max: f64, what: &str) -> Result<Option<f64>, DecodeError> {
+        self.optional(name)
+            .map(|raw| {
+                let n: serde_json::Number =
+                    serde_json::from_str(raw.get()).map_err(|_| wrong_type(name, "a number", raw.get()))?;
+                match n.as_f64() {
+                    Some(v) if (0.0..=max).contains(&v) => Ok(v),
+                    _ => Err(DecodeError::field(name, format!("{} is not {what}", raw.get()))),
+                }
+            })
+            .transpose()
+    }
+
+    /// An optional calendar date, `YYYY-MM-DD`.
+    pub(crate) fn opt_date(&mut self, name: &'static str) -> Result<Option<Date>, DecodeError> {
+        self.optional(name).map(|raw| date(name, raw)).transpose()
+    }
+
     pub(crate) fn opt_bool(&mut self, name: &'static str) -> Result<Option<bool>, DecodeError> {
         self.optional(name)
             .map(|raw| match raw.get() {
@@ -190,6 +248,17 @@ fn check_id_length(name: &'static str, s: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
+fn procedure_code(raw: &RawValue) -> Result<String, DecodeError> {
+    let name = "procedure_code";
+    let s = string(name, raw)?;
+    let b = s.as_bytes();
+    let ok = b.len() == 8 && b[0].is_ascii_digit() && b[1] == b'.' && b[2..].iter().all(u8::is_ascii_digit);
+    if !ok {
+        return Err(DecodeError::field(name, format!("{} does not match ^\\d\\.\\d{{6}}$", quoted(&s))));
+    }
+    Ok(s.into_owned())
+}
+
 fn string<'a>(name: &'static str, raw: &'a RawValue) -> Result<Cow<'a, str>, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
     BorrowedStr::deserialize(&mut de).map(|s| s.0).map_err(|_| wrong_type(name, "a string", raw.get()))
@@ -223,6 +292,26 @@ fn timestamp(name: &'static str, raw: &RawValue) -> Result<OffsetDateTime, Decod
         ));
     }
     Ok(t)
+}
+
+fn date(name: &'static str, raw: &RawValue) -> Result<Date, DecodeError> {
+    let s = string(name, raw)?;
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    let parsed = Date::parse(&s, format_description!("[year]-[month]-[day]")).ok().filter(|_| shaped);
+    let d = parsed.ok_or_else(|| {
+        DecodeError::field(name, format!("{} is not a date YYYY-MM-DD (e.g. 2024-07-01)", quoted(&s)))
+    })?;
+    if !DATE_YEARS.contains(&d.year()) {
+        return Err(DecodeError::field(
+            name,
+            format!("{} is outside the supported years {}-{}", quoted(&s), DATE_YEARS.start(), DATE_YEARS.end()),
+        ));
+    }
+    Ok(d)
 }
 
 /// Any JSON integer (`7`, `7.0`, `7e0` alike, as JSON Schema counts them).

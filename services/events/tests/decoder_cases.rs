@@ -23,12 +23,7 @@ fn base_events_decode_with_every_field() {
         let bytes = serde_json::to_vec(base).unwrap();
         let event = Event::decode(s, &bytes).unwrap_or_else(|e| panic!("{}: {e}", s.name()));
         // Re-encoding gives back the same fields and values.
-        let reencoded = match &event {
-            Event::Dossier(e) => serde_json::to_value(e),
-            Event::Payment(e) => serde_json::to_value(e),
-            Event::Feedback(e) => serde_json::to_value(e),
-        }
-        .unwrap();
+        let reencoded = serde_json::to_value(&event).unwrap();
         let (a, b) = (base.as_object().unwrap(), reencoded.as_object().unwrap());
         assert_eq!(a.keys().collect::<std::collections::BTreeSet<_>>(), b.keys().collect());
         for (k, v) in a {
@@ -38,6 +33,9 @@ fn base_events_decode_with_every_field() {
                         .unwrap()
                 };
                 assert_eq!(parse(v), parse(&b[k]), "{k}");
+            } else if v.is_number() {
+                // A number of days may come back as 15.0 for 15: the same number.
+                assert_eq!(v.as_f64(), b[k].as_f64(), "{k}");
             } else {
                 assert_eq!(v, &b[k], "{k}");
             }

@@ -2,8 +2,8 @@
 //! panic), and every valid event survives encode → decode unchanged.
 
 use dvc_events::{
-    ApplicantType, Channel, DossierEvent, Event, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus, Place,
-    Rating, ServiceLevel, Status, Stream,
+    ApplicantType, CatalogEntry, Channel, ContractEnum, DossierEvent, Event, FeedbackEvent, PaymentEvent,
+    PaymentMethod, PaymentStatus, PetitionClassification, PetitionEvent, Place, Rating, ServiceLevel, Status, Stream,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -54,12 +54,14 @@ fn dossier() -> impl Strategy<Value = DossierEvent> {
             prop::option::of("[a-z0-9-]{0,16}"),
             extra(),
         ),
+        prop::array::uniform3(prop::option::of(any::<bool>())),
     )
         .prop_map(
             |(
                 (event_id, dossier_id, status, occurred_at, place),
                 (service_level, channel, received_at, due_at, applicant_type, applicant_id),
                 (vneid_verified, digitized, result_digitized, fee_vnd, source_system, extra),
+                [reused_digitized_data, from_personal_store, population_db_used],
             )| DossierEvent {
                 schema_version: 1,
                 event_id,
@@ -78,6 +80,97 @@ fn dossier() -> impl Strategy<Value = DossierEvent> {
                 result_digitized,
                 fee_vnd,
                 source_system,
+                reused_digitized_data,
+                from_personal_store,
+                population_db_used,
+                extra,
+            },
+        )
+}
+
+/// Any variant of a contract enum.
+fn variant<E: ContractEnum + std::fmt::Debug>() -> impl Strategy<Value = E> {
+    prop::sample::select(E::VARIANTS.iter().map(|(_, v)| *v).collect::<Vec<E>>())
+}
+
+fn petition() -> impl Strategy<Value = PetitionEvent> {
+    (
+        (id(), id(), timestamp(), "[GH][0-9]{2}", id(), variant()),
+        (
+            prop::option::of(variant::<PetitionClassification>()),
+            prop::option::of(id()),
+            prop::option::of("[0-9]\\.[0-9]{6}"),
+            prop::option::of(0u64..=dvc_events::MAX_SAFE_INTEGER),
+            prop::option::of(0u64..1000),
+            prop::option::of(id()),
+            extra(),
+        ),
+    )
+        .prop_map(
+            |(
+                (event_id, petition_id, occurred_at, authority_code, agency_code, status),
+                (classification, dossier_id, procedure_code, likes, dislikes, repeat_of, extra),
+            )| PetitionEvent {
+                schema_version: 1,
+                event_id,
+                petition_id,
+                occurred_at,
+                authority_code,
+                agency_code,
+                status,
+                classification,
+                dossier_id,
+                procedure_code,
+                likes,
+                dislikes,
+                repeat_of,
+                extra,
+            },
+        )
+}
+
+fn date() -> impl Strategy<Value = time::Date> {
+    let day = |year: i32, month, day| time::Date::from_calendar_date(year, month, day).unwrap().to_julian_day();
+    let first = day(*dvc_events::DATE_YEARS.start(), time::Month::January, 1);
+    let last = day(*dvc_events::DATE_YEARS.end(), time::Month::December, 31);
+    (first..=last).prop_map(|d| time::Date::from_julian_day(d).unwrap())
+}
+
+fn catalog() -> impl Strategy<Value = CatalogEntry> {
+    (
+        ("[GH][0-9]{2}", "[0-9]\\.[0-9]{6}", timestamp(), prop::option::of("\\PC{0,80}"), prop::option::of(variant())),
+        prop::array::uniform5(prop::option::of(any::<bool>())),
+        (
+            // Whole days as catalogues state most of them, or any fraction
+            // (serde_json's float_roundtrip reads every written one back).
+            prop::option::of(prop_oneof![(0u32..=3650).prop_map(f64::from), 0.0..=dvc_events::MAX_PROCESSING_DAYS]),
+            prop::option::of(prop::collection::vec(id(), 0..4)),
+            prop::array::uniform3(prop::option::of(date())),
+            extra(),
+        ),
+    )
+        .prop_map(
+            |(
+                (authority_code, procedure_code, updated_at, name, online_level),
+                [has_fee, written_result_required, citizen_applicants, components_complete, withdrawn],
+                (max_processing_days, applying_agencies, [announced_on, legal_basis_effective_on, published_on], extra),
+            )| CatalogEntry {
+                schema_version: 1,
+                authority_code,
+                procedure_code,
+                updated_at,
+                name,
+                online_level,
+                has_fee,
+                written_result_required,
+                citizen_applicants,
+                max_processing_days,
+                applying_agencies,
+                announced_on,
+                legal_basis_effective_on,
+                published_on,
+                components_complete,
+                withdrawn,
                 extra,
             },
         )
@@ -177,5 +270,17 @@ proptest! {
     fn feedback_events_round_trip(e in feedback()) {
         let bytes = serde_json::to_vec(&e).unwrap();
         prop_assert_eq!(FeedbackEvent::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn petition_events_round_trip(e in petition()) {
+        let bytes = serde_json::to_vec(&e).unwrap();
+        prop_assert_eq!(PetitionEvent::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn catalog_entries_round_trip(e in catalog()) {
+        let bytes = serde_json::to_vec(&e).unwrap();
+        prop_assert_eq!(CatalogEntry::decode(&bytes).unwrap(), e);
     }
 }

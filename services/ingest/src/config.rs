@@ -27,6 +27,12 @@ pub struct Config {
     /// Topic of feedback events.
     #[arg(long, env = "DVC_FEEDBACK_TOPIC", default_value = topics::FEEDBACK)]
     pub feedback_topic: String,
+    /// Topic of petition events (contract 1.1).
+    #[arg(long, env = "DVC_PETITION_TOPIC", default_value = topics::PETITION)]
+    pub petition_topic: String,
+    /// Topic of procedure catalogue entries (contract 1.1).
+    #[arg(long, env = "DVC_CATALOG_TOPIC", default_value = topics::CATALOG)]
+    pub catalog_topic: String,
     /// Where rejected messages go, unchanged, with the reason in a header.
     #[arg(long, env = "DVC_DEAD_LETTER_TOPIC", default_value = topics::DEAD_LETTER)]
     pub dead_letter_topic: String,
@@ -123,6 +129,8 @@ impl Config {
             Stream::Dossier => &self.dossier_topic,
             Stream::Payment => &self.payment_topic,
             Stream::Feedback => &self.feedback_topic,
+            Stream::Petition => &self.petition_topic,
+            Stream::Catalog => &self.catalog_topic,
         }
     }
 

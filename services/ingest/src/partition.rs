@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::dead_letter::Rejected;
-use crate::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
+use crate::rows::{CatalogRow, Coordinates, DossierRow, FeedbackRow, PaymentRow, PetitionRow, RawRow};
 use crate::telemetry::{Metrics, TopicLabel};
 use crate::{Commit, Shared};
 
@@ -82,6 +82,8 @@ pub fn spawn(
         Stream::Dossier => runtime.spawn(run::<DossierRow>(shared, topic, partition, rx)),
         Stream::Payment => runtime.spawn(run::<PaymentRow>(shared, topic, partition, rx)),
         Stream::Feedback => runtime.spawn(run::<FeedbackRow>(shared, topic, partition, rx)),
+        Stream::Petition => runtime.spawn(run::<PetitionRow>(shared, topic, partition, rx)),
+        Stream::Catalog => runtime.spawn(run::<CatalogRow>(shared, topic, partition, rx)),
     };
     (tx, join)
 }

@@ -53,6 +53,16 @@ const _: () = assert!(FEE_BEARING < 1.0, "the assumptions leave room for the see
 /// Applicants whose account is linked to VNeID (55.25 M of 75.7 M
 /// electronic identity accounts were activated in mid-2024).
 pub const VNEID_LINKED: f64 = 0.73;
+/// Contract 1.1's dossier flags (CONTRACT.md §8), set when the dossier is
+/// filed. Reusing digitized data: Phú Thọ, 2026 to date, 136,827 of 597,918
+/// dossiers (Decision 766 indicator 4.3, INDEX766.md §6).
+pub const REUSED_DIGITIZED_DATA: f64 = 136_827.0 / 597_918.0;
+/// Components from the applicant's document store: rare (Phú Thọ reported
+/// none in 2026; assumed 2% here so the flag is seen at all).
+pub const FROM_PERSONAL_STORE: f64 = 0.02;
+/// The population database used (assumption: indicator 4.5b, which also
+/// counts VNeID-verified dossiers, was 54.5% for Phú Thọ in 2026).
+pub const POPULATION_DB_USED: f64 = 0.4;
 /// Closed dossiers closed by their due date.
 pub const ON_TIME: f64 = 0.93;
 /// Returned dossiers that get a rating, and the ratings' mix (the 2025

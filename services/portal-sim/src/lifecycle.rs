@@ -244,6 +244,9 @@ impl Life {
             result_digitized: None,
             fee_vnd: None,
             source_system: Some(self.source_system.clone()),
+            reused_digitized_data: None,
+            from_personal_store: None,
+            population_db_used: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -266,6 +269,9 @@ impl Life {
         });
         submitted.vneid_verified = Some(vneid && vneid_early);
         submitted.digitized = Some(digitized && digitized_early);
+        submitted.reused_digitized_data = Some(rng.random_bool(catalog::REUSED_DIGITIZED_DATA));
+        submitted.from_personal_store = Some(rng.random_bool(catalog::FROM_PERSONAL_STORE));
+        submitted.population_db_used = Some(rng.random_bool(catalog::POPULATION_DB_USED));
         if !rng.random_bool(catalog::ACCEPTED) {
             // Never accepted: the dossier keeps its first event's day.
             submitted.vneid_verified = Some(vneid);

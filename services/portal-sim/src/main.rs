@@ -39,6 +39,10 @@ struct Config {
     payment_topic: String,
     #[arg(long, env = "DVC_FEEDBACK_TOPIC", default_value = topics::FEEDBACK)]
     feedback_topic: String,
+    #[arg(long, env = "DVC_PETITION_TOPIC", default_value = topics::PETITION)]
+    petition_topic: String,
+    #[arg(long, env = "DVC_CATALOG_TOPIC", default_value = topics::CATALOG)]
+    catalog_topic: String,
 
     /// Seed of every random choice (default: from the clock). The same seed,
     /// --now and flags give the same messages.
@@ -137,7 +141,13 @@ fn main() -> Result<()> {
     let mut timeline = Timeline::new(seed, config.authorities, rate, !config.flat, faults, start);
     let mut publisher = Publisher::new(
         &config.brokers,
-        [config.dossier_topic.as_str(), config.payment_topic.as_str(), config.feedback_topic.as_str()],
+        [
+            config.dossier_topic.as_str(),
+            config.payment_topic.as_str(),
+            config.feedback_topic.as_str(),
+            config.petition_topic.as_str(),
+            config.catalog_topic.as_str(),
+        ],
     )?;
     tracing::info!(seed, rate, backfill_days = config.backfill_days, authorities = config.authorities, "publishing");
 

@@ -44,6 +44,8 @@ pub struct Sent {
     pub dossier: u64,
     pub payment: u64,
     pub feedback: u64,
+    pub petition: u64,
+    pub catalog: u64,
     pub duplicates: u64,
     pub malformed: u64,
     /// Messages the broker did not acknowledge (known once flushed).
@@ -52,14 +54,16 @@ pub struct Sent {
 
 pub struct Publisher {
     producer: ThreadedProducer<Deliveries>,
-    topics: [String; 3],
+    /// The topic of each stream, in `Stream::ALL` order.
+    topics: [String; 5],
     sent: Sent,
 }
 
 impl Publisher {
-    /// Connects and checks that the three topics exist (the broker may not
-    /// create them, and a producer would wait for them forever).
-    pub fn new(brokers: &str, topics: [&str; 3]) -> Result<Publisher> {
+    /// Connects and checks that the topics (one per stream, in
+    /// `Stream::ALL` order) exist: the broker may not create them, and a
+    /// producer would wait for them forever.
+    pub fn new(brokers: &str, topics: [&str; 5]) -> Result<Publisher> {
         let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("acks", "all")
@@ -90,11 +94,14 @@ impl Publisher {
     /// `out`.
     pub fn send_all(&mut self, out: &mut Vec<Outgoing>, stop: &AtomicBool) {
         'messages: for o in out.drain(..) {
-            let (topic, count) = match o.message.stream {
-                Stream::Dossier => (&self.topics[0], &mut self.sent.dossier),
-                Stream::Payment => (&self.topics[1], &mut self.sent.payment),
-                Stream::Feedback => (&self.topics[2], &mut self.sent.feedback),
+            let count = match o.message.stream {
+                Stream::Dossier => &mut self.sent.dossier,
+                Stream::Payment => &mut self.sent.payment,
+                Stream::Feedback => &mut self.sent.feedback,
+                Stream::Petition => &mut self.sent.petition,
+                Stream::Catalog => &mut self.sent.catalog,
             };
+            let topic = &self.topics[o.message.stream as usize];
             let mut record = BaseRecord::to(topic).key(o.message.key.as_str()).payload(o.message.value.as_slice());
             loop {
                 match self.producer.send(record) {

@@ -59,6 +59,9 @@ pub fn dossier(rng: &mut StdRng, run: &str, i: u64) -> DossierEvent {
         result_digitized: None,
         fee_vnd: Some(rng.random_range(0..5) * 50_000),
         source_system: Some("e2e".into()),
+        reused_digitized_data: Some(rng.random_bool(0.2)),
+        from_personal_store: None,
+        population_db_used: Some(rng.random_bool(0.4)),
         extra: serde_json::Map::new(),
     }
 }

@@ -89,6 +89,8 @@ pub struct Stats {
     pub dossier_events: u64,
     pub payment_events: u64,
     pub feedback_events: u64,
+    pub petition_events: u64,
+    pub catalog_entries: u64,
     pub duplicates: u64,
     pub malformed: u64,
 }
@@ -197,6 +199,8 @@ impl Timeline {
                     Stream::Dossier => self.stats.dossier_events += 1,
                     Stream::Payment => self.stats.payment_events += 1,
                     Stream::Feedback => self.stats.feedback_events += 1,
+                    Stream::Petition => self.stats.petition_events += 1,
+                    Stream::Catalog => self.stats.catalog_entries += 1,
                 },
             }
         }
@@ -349,7 +353,11 @@ mod tests {
         }
         assert!(t > arrivals_end + Duration::days(5), "lives last days");
         out.extend(rest);
-        let events = stats.dossier_events + stats.payment_events + stats.feedback_events;
+        let events = stats.dossier_events
+            + stats.payment_events
+            + stats.feedback_events
+            + stats.petition_events
+            + stats.catalog_entries;
         assert_eq!(out.len() as u64, events + stats.duplicates + stats.malformed);
         assert!(out.windows(2).all(|w| w[0].at <= w[1].at), "sent in time order");
 
@@ -360,11 +368,7 @@ mod tests {
             match o.kind {
                 Sending::Malformed => assert!(decoded.is_err(), "{}", String::from_utf8_lossy(&o.message.value)),
                 Sending::Event => {
-                    let id = match decoded.expect("events are valid") {
-                        Event::Dossier(e) => e.event_id,
-                        Event::Payment(e) => e.event_id,
-                        Event::Feedback(e) => e.event_id,
-                    };
+                    let id = decoded.expect("events are valid").identity();
                     assert!(ids.insert(id), "each event once");
                     bodies.insert(o.message.value.clone());
                 }

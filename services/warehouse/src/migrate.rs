@@ -303,6 +303,11 @@ pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Ve
             continue;
         }
         for stmt in &m.statements {
+            if let Some((table, column)) = added_column(stmt)
+                && has_column(&db, database, table, column).await?
+            {
+                continue; // added by an earlier run of this file that stopped half-way
+            }
             db.query(stmt).execute().await.with_context(|| format!("migration {:03}_{}: {stmt}", m.version, m.name))?;
         }
         db.query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")
@@ -316,6 +321,32 @@ pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Ve
         done.push(m.version);
     }
     Ok(done)
+}
+
+/// The table and column of `ALTER TABLE t ADD COLUMN c …`. ClickHouse 18.16
+/// has no `ADD COLUMN IF NOT EXISTS`; the migrate step skips such a
+/// statement when the column exists, so a file that stopped half-way runs
+/// again like the others.
+fn added_column(statement: &str) -> Option<(&str, &str)> {
+    let words: Vec<&str> = statement.split_whitespace().take(6).collect();
+    match words.as_slice() {
+        [alter, t, table, add, c, column] if [*alter, *t, *add, *c] == ["ALTER", "TABLE", "ADD", "COLUMN"] => {
+            Some((table, column))
+        }
+        _ => None,
+    }
+}
+
+async fn has_column(db: &Client, database: &str, table: &str, column: &str) -> Result<bool> {
+    let found = db
+        .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+        .bind(database)
+        .bind(table)
+        .bind(column)
+        .fetch_one::<u64>()
+        .await
+        .with_context(|| format!("looking up column {table}.{column}"))?;
+    Ok(found > 0)
 }
 
 #[cfg(test)]
@@ -398,6 +429,22 @@ mod tests {
             let err = format!("{:#}", parse(sql).unwrap_err());
             assert!(err.starts_with("009_t") && err.contains(reason), "{sql}: {err}");
         }
+    }
+
+    #[test]
+    fn an_added_column_is_found_in_its_alter_statement() {
+        let stmt = "ALTER TABLE dossier_events ADD COLUMN population_db_used Nullable(UInt8)";
+        assert_eq!(added_column(stmt), Some(("dossier_events", "population_db_used")));
+        assert_eq!(added_column("ALTER TABLE t DROP COLUMN c"), None);
+        assert_eq!(added_column("CREATE TABLE IF NOT EXISTS t (x UInt8) ENGINE = Memory"), None);
+        let alters: Vec<_> = migrations()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m.statements.clone())
+            .filter(|s| s.starts_with("ALTER TABLE"))
+            .collect();
+        assert_eq!(alters.len(), 3, "006 adds three columns: {alters:?}");
+        assert!(alters.iter().all(|s| added_column(s).is_some()), "every ALTER is one the migrate step can skip");
     }
 
     #[test]

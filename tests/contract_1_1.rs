@@ -1,0 +1,397 @@
+//! Contract 1.1 (CONTRACT.md §8) end to end, on the real broker and
+//! ClickHouse: petition events, catalogue entries and the three new dossier
+//! flags are stored exactly once through kill -9 and re-sent messages;
+//! invalid ones are dead-lettered with their reason; a catalogue updated out
+//! of order keeps each procedure's newest entry; a petition's steps, shuffled
+//! and duplicated, fold into the state recomputed here from the events.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::{Keyed, Routed, TestEnv, events, read_dead_letters, stream_traffic};
+use dvc_events::{
+    CatalogEntry, ContractEnum, PetitionClassification, PetitionEvent, PetitionStatus, ServiceLevel, Stream,
+};
+use rand::Rng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde_json::Value;
+use time::Duration as Span;
+use time::macros::{date, datetime};
+
+const SETTLE: Duration = Duration::from_secs(180);
+/// A killed member holds its partitions until its session expires; keep that short.
+const FAST_GROUP: &[&str] = &["--session-timeout-ms=3000", "--kafka-option=heartbeat.interval.ms=500"];
+
+/// One petition's life: submitted, maybe forwarded, received, maybe asked
+/// for a supplement, then rejected, or processed, answered and maybe
+/// published; likes and dislikes grow on the answer and the publication.
+/// Some steps share a second with the step before; some petitions are still
+/// on their way (their life so far).
+fn petition(rng: &mut StdRng, run: &str, i: usize) -> Vec<PetitionEvent> {
+    let id = format!("{run}-pakn-{i}");
+    let mut t = datetime!(2024-07-01 00:00 UTC) + Span::minutes(i as i64 * 7);
+    let mut path = vec![PetitionStatus::Submitted];
+    if rng.random_bool(0.5) {
+        path.push(PetitionStatus::Forwarded);
+    }
+    path.push(PetitionStatus::Received);
+    if rng.random_bool(0.1) {
+        path.push(PetitionStatus::Rejected);
+    } else {
+        if rng.random_bool(0.2) {
+            path.extend([PetitionStatus::SupplementRequested, PetitionStatus::Processing]);
+        }
+        path.extend([PetitionStatus::Processing, PetitionStatus::Answered]);
+        if rng.random_bool(0.7) {
+            path.push(PetitionStatus::Published);
+        }
+    }
+    if rng.random_bool(0.2) {
+        path.truncate(rng.random_range(1..path.len()));
+    }
+    let (mut likes, mut dislikes) = (0u64, 0u64);
+    path.into_iter()
+        .enumerate()
+        .map(|(step, status)| {
+            if step > 0 && !rng.random_bool(0.1) {
+                t += Span::minutes(rng.random_range(10..5_000));
+            }
+            let counted = matches!(status, PetitionStatus::Answered | PetitionStatus::Published);
+            if counted {
+                likes += rng.random_range(0..20);
+                dislikes += rng.random_range(0..8);
+            }
+            PetitionEvent {
+                schema_version: 1,
+                event_id: format!("{id}#{step}"),
+                petition_id: id.clone(),
+                occurred_at: t,
+                authority_code: if i.is_multiple_of(3) { "G05".into() } else { "H29".into() },
+                // The receiving agency takes over from the portal's.
+                agency_code: if step == 0 { "portal".into() } else { format!("agency-{}", i % 4) },
+                status,
+                classification: (status == PetitionStatus::Received)
+                    .then(|| [PetitionClassification::Regulation, PetitionClassification::StaffConduct][i % 2]),
+                dossier_id: (step == 0 && i.is_multiple_of(2)).then(|| format!("{run}-dossier-{i}")),
+                procedure_code: (step == 0 && i % 4 == 1).then(|| "1.001234".to_owned()),
+                likes: counted.then_some(likes),
+                dislikes: counted.then_some(dislikes),
+                repeat_of: (step == 0 && i % 10 == 9).then(|| format!("{run}-pakn-{}", i - 1)),
+                extra: serde_json::Map::new(),
+            }
+        })
+        .collect()
+}
+
+/// A petition's state recomputed from its events: the last step by
+/// (occurred_at, step code); each attribute from the last step that
+/// carried it; the first time of each step.
+fn expected_petition(events: &[&PetitionEvent]) -> Value {
+    let order = |e: &&&PetitionEvent| (e.occurred_at, e.status.code());
+    let last = events.iter().max_by_key(order).unwrap();
+    let latest = |field: fn(&PetitionEvent) -> Option<Value>| {
+        events.iter().filter(|e| field(e).is_some()).max_by_key(order).and_then(|e| field(e)).unwrap_or(Value::Null)
+    };
+    let mut state = serde_json::json!({
+        "petition_id": last.petition_id,
+        "first_event_at": events.iter().map(|e| e.occurred_at.unix_timestamp()).min(),
+        "last_event_at": events.iter().map(|e| e.occurred_at.unix_timestamp()).max(),
+        "status": last.status.as_str(),
+        "authority_code": last.authority_code,
+        "agency_code": last.agency_code,
+        "classification": latest(|e| e.classification.map(|c| c.as_str().into())),
+        "dossier_id": latest(|e| e.dossier_id.clone().map(Value::from)),
+        "procedure_code": latest(|e| e.procedure_code.clone().map(Value::from)),
+        "likes": latest(|e| e.likes.map(Value::from)),
+        "dislikes": latest(|e| e.dislikes.map(Value::from)),
+        "repeat_of": latest(|e| e.repeat_of.clone().map(Value::from)),
+    });
+    for (name, status) in PetitionStatus::VARIANTS {
+        let first = events.iter().filter(|e| e.status == *status).map(|e| e.occurred_at.unix_timestamp()).min();
+        state[format!("{name}_at")] = first.into();
+    }
+    state
+}
+
+/// Three versions of each procedure's entry, a day apart, that differ in
+/// every optional field; the last version of every fifth one withdraws it
+/// and leaves its name out.
+fn catalogue(procedures: usize) -> Vec<CatalogEntry> {
+    let levels = [ServiceLevel::FullOnline, ServiceLevel::PartialOnline, ServiceLevel::Offline];
+    let mut out = Vec::new();
+    for p in 0..procedures {
+        for version in 0..3usize {
+            let withdrawn = version == 2 && p % 5 == 0;
+            out.push(CatalogEntry {
+                schema_version: 1,
+                authority_code: if p % 2 == 0 { "H29".into() } else { "G05".into() },
+                procedure_code: format!("1.{:06}", 1_000 + p),
+                updated_at: datetime!(2024-06-01 08:00 UTC) + Span::days(version as i64),
+                name: (!withdrawn).then(|| format!("Thủ tục {p}, bản {version}")),
+                online_level: Some(levels[(p + version) % 3]),
+                has_fee: Some((p + version) % 2 == 0),
+                written_result_required: Some(version != 1),
+                citizen_applicants: Some(p % 3 != 0),
+                max_processing_days: Some(version as f64 * 2.5 + 1.0),
+                applying_agencies: Some((0..version).map(|a| format!("agency-{a}")).collect()),
+                announced_on: Some(date!(2024 - 03 - 01) + Span::days(version as i64)),
+                legal_basis_effective_on: (version > 0).then_some(date!(2024 - 04 - 01)),
+                published_on: Some(date!(2024 - 03 - 06) + Span::days(p as i64)),
+                components_complete: Some(version == 2),
+                withdrawn: Some(withdrawn),
+                extra: serde_json::Map::new(),
+            });
+        }
+    }
+    out
+}
+
+/// What the current catalogue must say of `e`, in the JSON the test's
+/// query writes.
+fn expected_entry(e: &CatalogEntry) -> Value {
+    let day = |d: Option<time::Date>| d.map(|d| d.to_string());
+    let flag = |b: Option<bool>| b.map(u8::from);
+    serde_json::json!({
+        "authority_code": e.authority_code,
+        "procedure_code": e.procedure_code,
+        "updated_at": e.updated_at.unix_timestamp(),
+        "name": e.name,
+        "online_level": e.online_level.map(ServiceLevel::as_str),
+        "has_fee": flag(e.has_fee),
+        "written_result_required": flag(e.written_result_required),
+        "citizen_applicants": flag(e.citizen_applicants),
+        "max_processing_days": e.max_processing_days.map(|d| d.to_string()),
+        "applying_agencies": e.applying_agencies.clone().unwrap_or_default(),
+        "announced_on": day(e.announced_on),
+        "legal_basis_effective_on": day(e.legal_basis_effective_on),
+        "published_on": day(e.published_on),
+        "components_complete": flag(e.components_complete),
+        "withdrawn": flag(e.withdrawn),
+    })
+}
+
+/// The rows of `sql` (which must end in `FORMAT JSONEachRow`), parsed.
+async fn json_rows(env: &TestEnv, sql: &str) -> Vec<Value> {
+    let bytes = env
+        .client()
+        .query(sql)
+        .fetch_bytes("JSONEachRow")
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    String::from_utf8(bytes.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+fn routed<T: serde::Serialize>(stream: Stream, key: &str, message: &T) -> Routed {
+    (stream, (Some(key.to_owned()), events::json(message)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn petitions_catalogue_and_dossier_flags_land_once_through_kill_9_and_keep_the_newest_state() {
+    let env = TestEnv::new("c11").await;
+    let mut rng = events::rng(1101);
+    let run = env.name.clone();
+
+    // 400 petitions, 60 procedures in three versions, 300 dossier events;
+    // a tenth of each re-sent; everything shuffled (late versions of an entry
+    // and early steps of a petition arrive after later ones).
+    let petitions: Vec<PetitionEvent> = (0..400).flat_map(|i| petition(&mut rng, &run, i)).collect();
+    let entries = catalogue(60);
+    let dossiers: Vec<_> = (0..300).map(|i| events::dossier(&mut rng, &run, i)).collect();
+    let mut traffic: Vec<Routed> = Vec::new();
+    traffic.extend(petitions.iter().map(|e| routed(Stream::Petition, &e.petition_id, e)));
+    traffic.extend(entries.iter().map(|e| routed(Stream::Catalog, &e.key(), e)));
+    traffic.extend(dossiers.iter().map(|e| routed(Stream::Dossier, &e.dossier_id, e)));
+    let resent: Vec<Routed> = traffic.iter().step_by(10).cloned().collect();
+    traffic.extend(resent);
+    traffic.shuffle(&mut rng);
+
+    // Invalid ones, keyed like real ones: each goes to the dead-letter topic
+    // with the reason naming its field.
+    let patch = |message: &Routed, field: &str, value: Value| -> Keyed {
+        let mut v: Value = serde_json::from_slice(&message.1.1).unwrap();
+        v[field] = value;
+        (Some(format!("invalid-{field}")), serde_json::to_vec(&v).unwrap())
+    };
+    let sample = |stream: Stream| traffic.iter().find(|(s, _)| *s == stream).unwrap();
+    let invalid: Vec<(Stream, Keyed, &str)> = vec![
+        (
+            Stream::Petition,
+            patch(sample(Stream::Petition), "status", "closed".into()),
+            "status: \"closed\" is not one of submitted, forwarded, received, supplement_requested, rejected, \
+             processing, answered, published",
+        ),
+        (
+            Stream::Petition,
+            patch(sample(Stream::Petition), "likes", (-1).into()),
+            "likes: -1 is not a count from 0 to 9007199254740991",
+        ),
+        (
+            Stream::Catalog,
+            patch(sample(Stream::Catalog), "published_on", "2024-02-30".into()),
+            "published_on: \"2024-02-30\" is not a date YYYY-MM-DD (e.g. 2024-07-01)",
+        ),
+        (
+            Stream::Catalog,
+            patch(sample(Stream::Catalog), "applying_agencies", serde_json::json!(["ok", ""])),
+            "applying_agencies: item 1 must be 1-64 characters, got 0",
+        ),
+        (
+            Stream::Dossier,
+            patch(sample(Stream::Dossier), "reused_digitized_data", "yes".into()),
+            "reused_digitized_data: must be a boolean, not a string",
+        ),
+    ];
+
+    // Two entries of one procedure with the same updated_at: the one
+    // published later wins. Sent after everything else, in this order.
+    let mut tie = entries[0].clone();
+    tie.updated_at += Span::days(30);
+    tie.name = Some("first of a tie".into());
+    let mut tie_winner = tie.clone();
+    tie_winner.name = Some("second of a tie".into());
+
+    // Ingest is killed twice (-9) while the traffic streams in, each time
+    // once it has written something, then runs to the end. The invalid
+    // messages and the tie come after the kills: a dead letter sent before a
+    // kill is sent again after it (at least once), which would blur what
+    // this test reads back.
+    let logs = std::env::temp_dir().join(format!("dvc-e2e-{}", env.name));
+    std::fs::create_dir_all(&logs).unwrap();
+    let streaming = {
+        let (name, topics, dlq, ch) =
+            (env.name.clone(), env.topics.clone(), env.dead_letter_topic.clone(), env.clickhouse.clone());
+        let traffic = traffic.clone();
+        tokio::spawn(async move {
+            let env = TestEnv { name, clickhouse: ch, topics, dead_letter_topic: dlq };
+            stream_traffic(&env, &traffic, 40, Duration::from_millis(250)).await;
+        })
+    };
+    let stored = "SELECT (SELECT count() FROM petition_events) + (SELECT count() FROM catalog_entries)";
+    for round in 0..2 {
+        let mut child = env.spawn_ingest(&logs.join(format!("run-{round}.log")), FAST_GROUP);
+        let before = env.count(stored).await;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while env.count(stored).await == before {
+            assert!(Instant::now() < deadline, "round {round}: the instance wrote nothing in 90 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..800))).await;
+        child.kill().expect("kill -9");
+        child.wait().unwrap();
+    }
+    streaming.await.unwrap();
+    let producer = common::producer();
+    for (stream, message, _) in &invalid {
+        common::publish(&producer, env.topic(*stream), std::slice::from_ref(message)).await;
+    }
+    for tied in [&tie, &tie_winner] {
+        common::publish(&producer, env.topic(Stream::Catalog), &[(Some(tied.key()), events::json(tied))]).await;
+    }
+    let _last = env.spawn_ingest(&logs.join("run-final.log"), FAST_GROUP);
+
+    // Exactly once per Kafka record; re-sent messages are records of their own.
+    let sent = |stream: Stream| traffic.iter().filter(|(s, _)| *s == stream).count() as u64;
+    for (stream, table, extra) in [
+        (Stream::Petition, "petition_events", 0),
+        (Stream::Catalog, "catalog_entries", 2),
+        (Stream::Dossier, "dossier_events", 0),
+    ] {
+        let records = sent(stream) + extra;
+        env.wait_for_count(&format!("SELECT count() FROM {table}"), records, SETTLE).await;
+        let coordinates = format!("SELECT uniqExact(kafka_partition, kafka_offset) FROM {table}");
+        assert_eq!(env.count(&coordinates).await, records, "{table}: one row per record");
+    }
+    assert_eq!(env.count("SELECT uniqExact(event_id) FROM petition_events").await, petitions.len() as u64);
+    assert_eq!(env.count("SELECT uniqExact(event_id) FROM dossier_events").await, dossiers.len() as u64);
+    let versions =
+        "SELECT uniqExact(authority_code, procedure_code, updated_at, ifNull(name, '')) FROM catalog_entries";
+    assert_eq!(env.count(versions).await, entries.len() as u64 + 2);
+
+    // The dossier flags, as sent.
+    for (column, flag) in [
+        ("reused_digitized_data", (|e| e.reused_digitized_data) as fn(&dvc_events::DossierEvent) -> Option<bool>),
+        ("population_db_used", |e| e.population_db_used),
+    ] {
+        let set = dossiers.iter().filter(|e| flag(e) == Some(true)).count() as u64;
+        let sql = format!("SELECT uniqExact(event_id) FROM dossier_events WHERE {column} = 1");
+        assert_eq!(env.count(&sql).await, set, "{column}");
+        assert!(set > 0 && set < dossiers.len() as u64, "{column} takes both values");
+    }
+    assert_eq!(env.count("SELECT count() FROM dossier_events WHERE from_personal_store IS NOT NULL").await, 0);
+
+    // Every petition's state, whatever order and how many times its steps came.
+    let mut by_petition: HashMap<&str, Vec<&PetitionEvent>> = HashMap::new();
+    for e in &petitions {
+        by_petition.entry(e.petition_id.as_str()).or_default().push(e);
+    }
+    let times = PetitionStatus::VARIANTS
+        .iter()
+        .map(|(name, _)| format!("toUInt32({name}_at) AS {name}_at"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let stored = json_rows(
+        &env,
+        &format!(
+            "SELECT petition_id, toUInt32(first_event_at) AS first_event_at, toUInt32(last_event_at) AS last_event_at, \
+             toString(status) AS status, authority_code, agency_code, \
+             CAST(classification AS Nullable(String)) AS classification, dossier_id, procedure_code, \
+             CAST(likes AS Nullable(UInt32)) AS likes, CAST(dislikes AS Nullable(UInt32)) AS dislikes, repeat_of, \
+             {times} FROM petitions ORDER BY petition_id FORMAT JSONEachRow"
+        ),
+    )
+    .await;
+    assert_eq!(stored.len(), by_petition.len(), "one state row per petition");
+    let statuses: HashSet<&str> = stored.iter().filter_map(|r| r["status"].as_str()).collect();
+    assert!(statuses.len() >= 6, "the petitions stand at many steps: {statuses:?}");
+    for row in &stored {
+        let id = row["petition_id"].as_str().unwrap();
+        assert_eq!(row, &expected_petition(&by_petition[id]), "{id}");
+    }
+
+    // The current catalogue: the newest version of every procedure.
+    let mut newest: BTreeMap<String, &CatalogEntry> = BTreeMap::new();
+    for e in entries.iter().chain([&tie_winner]) {
+        let kept = newest.entry(e.key()).or_insert(e);
+        if e.updated_at >= kept.updated_at {
+            *kept = e;
+        }
+    }
+    let current = json_rows(
+        &env,
+        "SELECT authority_code, procedure_code, toUInt32(updated_at) AS updated_at, name, \
+         CAST(online_level AS Nullable(String)) AS online_level, has_fee, written_result_required, \
+         citizen_applicants, CAST(max_processing_days AS Nullable(String)) AS max_processing_days, applying_agencies, \
+         CAST(announced_on AS Nullable(String)) AS announced_on, \
+         CAST(legal_basis_effective_on AS Nullable(String)) AS legal_basis_effective_on, \
+         CAST(published_on AS Nullable(String)) AS published_on, components_complete, withdrawn \
+         FROM procedure_catalog ORDER BY authority_code, procedure_code FORMAT JSONEachRow",
+    )
+    .await;
+    let expected: Vec<Value> = newest.values().map(|e| expected_entry(e)).collect();
+    assert_eq!(current.len(), expected.len());
+    for (got, want) in current.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+    assert_eq!(newest[&tie.key()].name.as_deref(), Some("second of a tie"));
+
+    // Dead letters: the bytes as sent, the reason naming the field.
+    let letters = read_dead_letters(&env, invalid.len(), Duration::from_secs(60));
+    for (stream, (key, value), reason) in &invalid {
+        let letter = letters
+            .iter()
+            .find(|l| l.key.as_deref() == key.as_deref().map(str::as_bytes) && l.value.as_deref() == Some(value))
+            .unwrap_or_else(|| panic!("no dead letter for {key:?}"));
+        assert_eq!(letter.headers["dvc-error"], *reason);
+        assert_eq!(letter.headers["dvc-source-topic"], env.topic(*stream));
+    }
+    std::fs::remove_dir_all(&logs).ok();
+}
