@@ -173,6 +173,46 @@ fn expected_entry(e: &CatalogEntry) -> Value {
     })
 }
 
+/// `procedure_catalog` holds, for each procedure, the newest of `sent`
+/// (of two with the same `updated_at`, the later in `sent`), field by field.
+async fn assert_catalogue_is_the_newest(env: &TestEnv, sent: &[CatalogEntry]) {
+    let mut newest: BTreeMap<String, &CatalogEntry> = BTreeMap::new();
+    for e in sent {
+        let kept = newest.entry(e.key()).or_insert(e);
+        if e.updated_at >= kept.updated_at {
+            *kept = e;
+        }
+    }
+    let current = json_rows(
+        env,
+        "SELECT authority_code, procedure_code, toUInt32(updated_at) AS updated_at, name, \
+         CAST(online_level AS Nullable(String)) AS online_level, has_fee, written_result_required, \
+         citizen_applicants, CAST(max_processing_days AS Nullable(String)) AS max_processing_days, applying_agencies, \
+         CAST(announced_on AS Nullable(String)) AS announced_on, \
+         CAST(legal_basis_effective_on AS Nullable(String)) AS legal_basis_effective_on, \
+         CAST(published_on AS Nullable(String)) AS published_on, components_complete, withdrawn \
+         FROM procedure_catalog ORDER BY authority_code, procedure_code FORMAT JSONEachRow",
+    )
+    .await;
+    let expected: Vec<Value> = newest.values().map(|e| expected_entry(e)).collect();
+    assert_eq!(current.len(), expected.len());
+    for (got, want) in current.iter().zip(&expected) {
+        assert_eq!(got, want);
+    }
+}
+
+/// The name `procedure_catalog` gives the procedure with message key `key`.
+async fn current_names(env: &TestEnv, key: &str) -> Vec<String> {
+    let (authority, procedure) = key.split_once('/').unwrap();
+    env.client()
+        .query("SELECT ifNull(name, '') FROM procedure_catalog WHERE authority_code = ? AND procedure_code = ?")
+        .bind(authority)
+        .bind(procedure)
+        .fetch_all()
+        .await
+        .unwrap()
+}
+
 /// The rows of `sql` (which must end in `FORMAT JSONEachRow`), parsed.
 async fn json_rows(env: &TestEnv, sql: &str) -> Vec<Value> {
     let bytes = env
@@ -358,30 +398,10 @@ async fn petitions_catalogue_and_dossier_flags_land_once_through_kill_9_and_keep
     }
 
     // The current catalogue: the newest version of every procedure.
-    let mut newest: BTreeMap<String, &CatalogEntry> = BTreeMap::new();
-    for e in entries.iter().chain([&tie_winner]) {
-        let kept = newest.entry(e.key()).or_insert(e);
-        if e.updated_at >= kept.updated_at {
-            *kept = e;
-        }
-    }
-    let current = json_rows(
-        &env,
-        "SELECT authority_code, procedure_code, toUInt32(updated_at) AS updated_at, name, \
-         CAST(online_level AS Nullable(String)) AS online_level, has_fee, written_result_required, \
-         citizen_applicants, CAST(max_processing_days AS Nullable(String)) AS max_processing_days, applying_agencies, \
-         CAST(announced_on AS Nullable(String)) AS announced_on, \
-         CAST(legal_basis_effective_on AS Nullable(String)) AS legal_basis_effective_on, \
-         CAST(published_on AS Nullable(String)) AS published_on, components_complete, withdrawn \
-         FROM procedure_catalog ORDER BY authority_code, procedure_code FORMAT JSONEachRow",
-    )
-    .await;
-    let expected: Vec<Value> = newest.values().map(|e| expected_entry(e)).collect();
-    assert_eq!(current.len(), expected.len());
-    for (got, want) in current.iter().zip(&expected) {
-        assert_eq!(got, want);
-    }
-    assert_eq!(newest[&tie.key()].name.as_deref(), Some("second of a tie"));
+    let mut sent = entries.clone();
+    sent.push(tie_winner);
+    assert_catalogue_is_the_newest(&env, &sent).await;
+    assert_eq!(current_names(&env, &tie.key()).await, ["second of a tie"]);
 
     // Dead letters: the bytes as sent, the reason naming the field.
     let letters = read_dead_letters(&env, invalid.len(), Duration::from_secs(60));
@@ -394,4 +414,59 @@ async fn petitions_catalogue_and_dossier_flags_land_once_through_kill_9_and_keep
         assert_eq!(letter.headers["dvc-source-topic"], env.topic(*stream));
     }
     std::fs::remove_dir_all(&logs).ok();
+}
+
+/// `dvc-catalog` with this test's topic and broker; its status and output.
+fn dvc_catalog(env: &TestEnv, args: &[&str]) -> (bool, Value, String) {
+    let output = std::process::Command::new(common::binary("dvc-catalog"))
+        .arg(format!("--brokers={}", common::brokers()))
+        .arg(format!("--catalog-topic={}", env.topic(Stream::Catalog)))
+        .args(args)
+        .output()
+        .expect("dvc-catalog runs");
+    let summary = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (output.status.success(), summary, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dvc_catalog_publishes_a_whole_file_and_refuses_a_broken_one() {
+    let env = TestEnv::new("catalog_file").await;
+    let mut rng = events::rng(1102);
+    let mut entries = catalogue(20);
+    entries.shuffle(&mut rng);
+    let lines: Vec<String> = entries.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+    let dir = std::env::temp_dir().join(format!("dvc-e2e-{}", env.name));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // One bad line among good ones: named with its reason, nothing sent.
+    let mut broken = lines.clone();
+    broken[2] = broken[2].replace("\"published_on\":\"", "\"published_on\":\"2024-13-01\",\"x\":\"");
+    let broken_file = dir.join("broken.jsonl");
+    std::fs::write(&broken_file, broken.join("\n")).unwrap();
+    let (ok, _, stderr) = dvc_catalog(&env, &[broken_file.to_str().unwrap()]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("line 3: published_on: \"2024-13-01\" is not a date YYYY-MM-DD"), "{stderr}");
+    assert!(stderr.contains("1 invalid line(s)") && stderr.contains("nothing was published"), "{stderr}");
+
+    let file = dir.join("catalogue.jsonl");
+    std::fs::write(&file, lines.join("\r\n") + "\r\n").unwrap();
+    let (ok, summary, stderr) = dvc_catalog(&env, &["--dry-run", file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(summary, serde_json::json!({ "entries": 60, "published": 0 }));
+    assert_eq!(common::topic_size(env.topic(Stream::Catalog)), 0, "a broken file and a dry run send nothing");
+
+    let (ok, summary, stderr) = dvc_catalog(&env, &[file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(summary, serde_json::json!({ "entries": 60, "published": 60, "topic": env.topic(Stream::Catalog) }));
+    assert_eq!(common::topic_size(env.topic(Stream::Catalog)), 60);
+
+    // Ingested like any portal's entries: the newest version of each procedure.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let ingest = tokio::spawn(dvc_ingest::run(env.ingest_config(&[]), stop.clone()));
+    env.wait_for_count("SELECT count() FROM catalog_entries", 60, SETTLE).await;
+    assert_catalogue_is_the_newest(&env, &entries).await;
+    stop.cancel();
+    ingest.await.unwrap().expect("ingest stops cleanly");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -11,15 +11,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::recount::{Endpoint, Sums, assert_api_matches_recount, recount};
-use common::{TestEnv, binary, start_api};
+use common::{TestEnv, binary, start_api, topic_size, topic_size_on};
 use dvc_events::{Event, Stream};
 use dvc_portal_sim::catalog;
 use dvc_portal_sim::lifecycle::{Portal, Traffic};
 use dvc_portal_sim::timeline::{FaultRates, Sending, Timeline};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 use time::macros::{date, datetime};
@@ -96,16 +94,6 @@ fn simulator(env: &TestEnv, args: &[&str]) -> Command {
     let mut command = Command::new(binary("dvc-portal-sim"));
     command.args(env.topic_args()).args(args).env("DVC_KAFKA_BROKERS", common::brokers()).stdout(Stdio::piped());
     command
-}
-
-/// Messages in a topic (the sum of its partitions' high watermarks).
-fn topic_size(topic: &str) -> i64 {
-    topic_size_on(&common::brokers(), topic)
-}
-
-fn topic_size_on(brokers: &str, topic: &str) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
-    (0..common::PARTITIONS).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
 }
 
 /// Every sent message reached its table, and the malformed ones the dead letters.

@@ -372,6 +372,19 @@ pub fn read_dead_letters(env: &TestEnv, expected: usize, wait: Duration) -> Vec<
     out
 }
 
+/// Messages in a topic of the stack's broker (the sum of its partitions'
+/// high watermarks).
+pub fn topic_size(topic: &str) -> i64 {
+    topic_size_on(&brokers(), topic)
+}
+
+/// The same on the broker at `brokers`.
+pub fn topic_size_on(brokers: &str, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    (0..PARTITIONS).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
+}
+
 /// Publishes `traffic` to `env`'s topics, stream by stream.
 pub async fn publish_traffic(producer: &FutureProducer, env: &TestEnv, traffic: &[Routed]) {
     for stream in Stream::ALL {
