@@ -104,7 +104,7 @@ async fn assert_all_delivered(env: &TestEnv, summary: &Value) {
     let malformed = sent["malformed"].as_u64().unwrap();
     assert!(total > 0, "{summary}");
     let rows = "SELECT (SELECT count() FROM dossier_events) + (SELECT count() FROM payment_events) \
-                + (SELECT count() FROM feedback_events)";
+                + (SELECT count() FROM feedback_events) + (SELECT count() FROM catalog_entries)";
     env.wait_for_count(rows, total - malformed, WAIT).await;
     let deadline = Instant::now() + WAIT;
     while topic_size(&env.dead_letter_topic) < malformed as i64 && Instant::now() < deadline {
@@ -144,6 +144,10 @@ async fn a_simulated_backfill_with_faults_lands_on_target_through_the_pipeline()
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(summary["sent"]["duplicates"].as_u64().unwrap() > 0 && summary["sent"]["malformed"].as_u64().unwrap() > 0);
     assert_all_delivered(&env, &summary).await;
+    // The catalogue first: every procedure at every authority, once.
+    let entries = (catalog::PROCEDURES.len() + catalog::CATALOGUE_ONLY.len()) as u64 * 85;
+    assert_eq!(summary["sent"]["catalog"], entries);
+    assert_eq!(env.count("SELECT count() FROM procedure_catalog").await, entries);
 
     // The library, given the same seed and flags, sends exactly these messages.
     let start = now - Span::days(days);

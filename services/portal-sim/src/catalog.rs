@@ -3,7 +3,9 @@
 //! government report on digital transformation); the rest are stated
 //! assumptions, marked as such.
 
-use dvc_events::ServiceLevel;
+use dvc_events::{CatalogEntry, ServiceLevel};
+use time::OffsetDateTime;
+use time::macros::date;
 
 /// Share of dossiers filed online for a full-process online service
 /// (`full_online_share`), mid-2024: the whole country.
@@ -84,34 +86,105 @@ pub const FEES: [(u64, u32); 8] = [
     (5_100_000, 5),
 ];
 
-/// A procedure of the catalog: its code, how it is offered, and its legal
-/// processing time in working days.
+/// A procedure of the catalog: its code and name, how it is offered, its
+/// legal processing time in working days, and whether citizens (not only
+/// businesses) file it.
 #[derive(Debug, Clone, Copy)]
 pub struct Procedure {
     pub code: &'static str,
+    pub name: &'static str,
     pub level: ServiceLevel,
     pub days: u8,
+    pub citizens: bool,
 }
 
-const fn procedure(code: &'static str, level: ServiceLevel, days: u8) -> Procedure {
-    Procedure { code, level, days }
+const fn procedure(code: &'static str, name: &'static str, level: ServiceLevel, days: u8, citizens: bool) -> Procedure {
+    Procedure { code, name, level, days, citizens }
 }
 
 /// A small catalog across levels (codes are made up, in the contract's shape).
 pub const PROCEDURES: [Procedure; 12] = [
-    procedure("1.001612", ServiceLevel::FullOnline, 3), // business registration change
-    procedure("1.004227", ServiceLevel::FullOnline, 5), // birth registration
-    procedure("1.001193", ServiceLevel::FullOnline, 2), // judicial record
-    procedure("1.000894", ServiceLevel::FullOnline, 10), // driving licence renewal
-    procedure("2.000986", ServiceLevel::FullOnline, 7), // construction permit notice
-    procedure("1.003583", ServiceLevel::PartialOnline, 15), // land use certificate
-    procedure("1.010734", ServiceLevel::PartialOnline, 5), // household business registration
-    procedure("2.001157", ServiceLevel::PartialOnline, 10), // import permit
-    procedure("1.002755", ServiceLevel::PartialOnline, 3), // marriage registration
-    procedure("3.000152", ServiceLevel::Offline, 20),   // land allocation
-    procedure("1.008003", ServiceLevel::Offline, 12),   // adoption
-    procedure("2.002264", ServiceLevel::Offline, 30),   // mining licence
+    procedure("1.001612", "Đăng ký thay đổi nội dung đăng ký doanh nghiệp", ServiceLevel::FullOnline, 3, false),
+    procedure("1.004227", "Đăng ký khai sinh", ServiceLevel::FullOnline, 5, true),
+    procedure("1.001193", "Cấp Phiếu lý lịch tư pháp", ServiceLevel::FullOnline, 2, true),
+    procedure("1.000894", "Đổi giấy phép lái xe", ServiceLevel::FullOnline, 10, true),
+    procedure("2.000986", "Thông báo khởi công xây dựng", ServiceLevel::FullOnline, 7, true),
+    procedure("1.003583", "Cấp Giấy chứng nhận quyền sử dụng đất", ServiceLevel::PartialOnline, 15, true),
+    procedure("1.010734", "Đăng ký hộ kinh doanh", ServiceLevel::PartialOnline, 5, true),
+    procedure("2.001157", "Cấp giấy phép nhập khẩu", ServiceLevel::PartialOnline, 10, false),
+    procedure("1.002755", "Đăng ký kết hôn", ServiceLevel::PartialOnline, 3, true),
+    procedure("3.000152", "Giao đất, cho thuê đất", ServiceLevel::Offline, 20, true),
+    procedure("1.008003", "Đăng ký việc nuôi con nuôi trong nước", ServiceLevel::Offline, 12, true),
+    procedure("2.002264", "Cấp giấy phép khai thác khoáng sản", ServiceLevel::Offline, 30, false),
 ];
+
+/// Procedures the catalogue lists and no simulated dossier uses, as real
+/// catalogues list procedures nobody files in a period. The first two carry
+/// fees, so some fee-bearing procedures are never paid online.
+pub const CATALOGUE_ONLY: [(Procedure, bool); 3] = [
+    (procedure("1.009994", "Cấp bản sao trích lục hộ tịch", ServiceLevel::FullOnline, 3, true), true),
+    (procedure("2.000512", "Cấp giấy phép kinh doanh dịch vụ karaoke", ServiceLevel::PartialOnline, 15, false), true),
+    (procedure("3.000237", "Công nhận nghề truyền thống", ServiceLevel::Offline, 30, true), false),
+];
+
+/// Catalogue entries whose publication decision came too late (after the
+/// legal basis's effective date less 20 working days for a ministry, 5 for
+/// a province; Decision 766 indicator 1.1), and entries published on the
+/// national procedure database too late (more than 10 / 5 working days after
+/// the decision; 1.2). Assumptions: Phú Thọ's 2026 decisions were all late
+/// (INDEX766.md §6), most units do better.
+pub const ANNOUNCED_LATE: f64 = 0.2;
+pub const PUBLISHED_LATE: f64 = 0.25;
+/// Published procedures missing one of their seven components (Phú Thọ:
+/// 2 of 89).
+pub const COMPONENTS_INCOMPLETE: f64 = 2.0 / 89.0;
+
+/// The code of agency `i` (from 1) of `authority`.
+pub fn agency_code(authority: &Authority, i: u8) -> String {
+    format!("000.00.{i:02}.{}", authority.code)
+}
+
+/// The catalogue entry, as of `updated_at`, of every simulated procedure
+/// (and of [`CATALOGUE_ONLY`]) at every authority: every procedure the
+/// simulator files carries fees (its dossiers draw theirs); the dates are
+/// chosen on time or late by calendar-day margins that hold whatever the
+/// working-day calendar (on time: announced 45 days before the legal basis
+/// takes effect, published 3 days after; late: announced 3 days before,
+/// published 30 days after), each late with the shares above, spread
+/// evenly over the authorities' procedures.
+pub fn catalogue(authorities: &[Authority], updated_at: OffsetDateTime) -> Vec<CatalogEntry> {
+    let all = PROCEDURES.iter().map(|p| (*p, true)).chain(CATALOGUE_ONLY);
+    let mut out = Vec::new();
+    for (a, authority) in authorities.iter().enumerate() {
+        for (p, (procedure, has_fee)) in all.clone().enumerate() {
+            // Four draws per entry from one low-discrepancy sequence.
+            let draw = |k: u64| golden((a * 16 + p) as u64 * 4 + k);
+            let effective = date!(2023 - 01 - 01) + time::Duration::days((draw(0) * 900.0) as i64);
+            let announced = effective - time::Duration::days(if draw(1) < ANNOUNCED_LATE { 3 } else { 45 });
+            let published = announced + time::Duration::days(if draw(2) < PUBLISHED_LATE { 30 } else { 3 });
+            out.push(CatalogEntry {
+                schema_version: 1,
+                authority_code: authority.code.clone(),
+                procedure_code: procedure.code.to_owned(),
+                updated_at,
+                name: Some(procedure.name.to_owned()),
+                online_level: Some(procedure.level),
+                has_fee: Some(has_fee),
+                written_result_required: Some(true),
+                citizen_applicants: Some(procedure.citizens),
+                max_processing_days: Some(f64::from(procedure.days)),
+                applying_agencies: Some((1..=authority.agencies).map(|n| agency_code(authority, n)).collect()),
+                announced_on: Some(announced),
+                legal_basis_effective_on: Some(effective),
+                published_on: Some(published),
+                components_complete: Some(draw(3) >= COMPONENTS_INCOMPLETE),
+                withdrawn: Some(false),
+                extra: serde_json::Map::new(),
+            });
+        }
+    }
+    out
+}
 
 /// Number of ministries and provinces (2024: ministries and ministry-level
 /// bodies with their own systems; 63 provinces before the 2025 merger).
@@ -181,6 +254,43 @@ fn normalise(authorities: &mut [Authority]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalogue_lists_every_procedure_at_every_authority_with_late_ones_at_their_shares() {
+        let all = authorities(85);
+        let at = time::macros::datetime!(2024-07-01 00:00 UTC);
+        let entries = catalogue(&all, at);
+        assert_eq!(entries.len(), 85 * (PROCEDURES.len() + CATALOGUE_ONLY.len()));
+        let keys: std::collections::HashSet<String> = entries.iter().map(CatalogEntry::key).collect();
+        assert_eq!(keys.len(), entries.len(), "one entry per authority and procedure");
+        for e in &entries {
+            let text = serde_json::to_vec(e).unwrap();
+            assert_eq!(&CatalogEntry::decode(&text).unwrap(), e, "every entry is a valid contract message");
+            let (announced, effective, published) =
+                (e.announced_on.unwrap(), e.legal_basis_effective_on.unwrap(), e.published_on.unwrap());
+            assert!([3, 45].contains(&(effective - announced).whole_days()));
+            assert!([3, 30].contains(&(published - announced).whole_days()));
+        }
+        let share = |late: &dyn Fn(&CatalogEntry) -> bool| {
+            entries.iter().filter(|e| late(e)).count() as f64 / entries.len() as f64
+        };
+        let announced_late =
+            share(&|e| (e.legal_basis_effective_on.unwrap() - e.announced_on.unwrap()).whole_days() == 3);
+        let published_late = share(&|e| (e.published_on.unwrap() - e.announced_on.unwrap()).whole_days() == 30);
+        let incomplete = share(&|e| e.components_complete == Some(false));
+        assert!((announced_late - ANNOUNCED_LATE).abs() < 0.01, "{announced_late}");
+        assert!((published_late - PUBLISHED_LATE).abs() < 0.01, "{published_late}");
+        assert!((incomplete - COMPONENTS_INCOMPLETE).abs() < 0.01, "{incomplete}");
+        // Catalogue-only procedures: never filed, two of them fee-bearing.
+        for (p, _) in CATALOGUE_ONLY {
+            assert!(PROCEDURES.iter().all(|q| q.code != p.code));
+        }
+        let unpaid = entries.iter().filter(|e| e.has_fee == Some(true) && e.procedure_code.starts_with("2.000512"));
+        assert_eq!(unpaid.count(), 85);
+        let agencies = &entries[0].applying_agencies.as_ref().unwrap();
+        assert_eq!(agencies.len(), usize::from(all[0].agencies));
+        assert_eq!(agencies[0], format!("000.00.01.{}", all[0].code));
+    }
 
     #[test]
     fn every_kind_meets_its_target_by_construction() {

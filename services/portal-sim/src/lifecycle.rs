@@ -193,7 +193,7 @@ impl Life {
         };
         let procedure =
             *PROCEDURES.iter().filter(|p| p.level == level).choose(rng).expect("every level has procedures");
-        let agency_code = format!("000.00.{:02}.{}", rng.random_range(1..=authority.agencies), authority.code);
+        let agency_code = catalog::agency_code(authority, rng.random_range(1..=authority.agencies));
         let offset = UtcOffset::from_hms(authority.offset_hours, 0, 0).unwrap_or(UtcOffset::UTC);
         let day = submitted.to_offset(offset).date();
         let dossier_id = format!(

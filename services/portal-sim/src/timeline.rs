@@ -3,7 +3,8 @@
 //! happens, so a dossier submitted now is resolved days later. Faults are
 //! injected per event: re-sent duplicates, neighbours swapped (out of order),
 //! events held back for hours or days, and mangled copies (malformed; the
-//! event itself is still sent, as the portal's retry would).
+//! event itself is still sent, as the portal's retry would). Before any of
+//! it, the procedure catalogue of every authority, once, as of the start.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -14,6 +15,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
+use crate::catalog;
 use crate::lifecycle::{DossierSeed, Portal, Traffic, mix};
 use crate::synthetic::{Message, json};
 
@@ -120,6 +122,8 @@ pub struct Timeline {
     faults: FaultRates,
     next_arrival: OffsetDateTime,
     open: BinaryHeap<Reverse<Open>>,
+    /// The procedure catalogue, sent once, first (as of the start).
+    catalogue: Vec<Outgoing>,
     stats: Stats,
 }
 
@@ -135,8 +139,17 @@ impl Timeline {
         start: OffsetDateTime,
     ) -> Timeline {
         let arrivals = events_per_second / events_per_dossier(seed, authorities);
+        let portal = Portal::new(seed, authorities);
+        let catalogue = catalog::catalogue(portal.authorities(), start)
+            .iter()
+            .map(|e| Outgoing {
+                at: start,
+                kind: Sending::Event,
+                message: Message { stream: Stream::Catalog, key: e.key(), value: json(e) },
+            })
+            .collect();
         let mut timeline = Timeline {
-            portal: Portal::new(seed, authorities),
+            portal,
             seed,
             rng: StdRng::seed_from_u64(seed ^ 0x71e1),
             arrivals,
@@ -144,6 +157,7 @@ impl Timeline {
             faults,
             next_arrival: start,
             open: BinaryHeap::new(),
+            catalogue,
             stats: Stats::default(),
         };
         timeline.next_arrival = timeline.arrival_after(start);
@@ -166,11 +180,17 @@ impl Timeline {
 
     /// Appends to `out` every message due at or before `now`, in send order.
     pub fn advance(&mut self, now: OffsetDateTime, out: &mut Vec<Outgoing>) {
+        if !self.catalogue.is_empty() {
+            let catalogue = std::mem::take(&mut self.catalogue);
+            self.count(&catalogue);
+            out.extend(catalogue);
+        }
         let first = out.len();
         while self.next_arrival <= now {
             let at = self.next_arrival;
             let dossier = self.portal.next_dossier(at);
             let messages = self.messages(&dossier);
+            self.stats.dossiers += 1;
             self.count(&messages);
             self.open.push(Reverse(Open { at: messages[0].at, dossier, next: 0 }));
             self.next_arrival = self.arrival_after(at);
@@ -190,7 +210,6 @@ impl Timeline {
     }
 
     fn count(&mut self, messages: &[Outgoing]) {
-        self.stats.dossiers += 1;
         for m in messages {
             match m.kind {
                 Sending::Duplicate => self.stats.duplicates += 1,
@@ -389,6 +408,11 @@ mod tests {
         assert!(!a.is_empty() && a.len() == b.len());
         assert!(a.iter().zip(&b).all(|(x, y)| x.at == y.at && x.message.value == y.message.value));
         let c = run(&mut Timeline::new(4, 85, 1.0, true, faults(), START), end);
-        assert_ne!(a[0].message.value, c[0].message.value);
+        // The catalogue comes first, the same whatever the seed; the traffic differs.
+        let first_event = |out: &[Outgoing]| {
+            out.iter().find(|o| o.message.stream != Stream::Catalog).map(|o| o.message.value.clone())
+        };
+        assert_eq!(a[0].message.value, c[0].message.value);
+        assert_ne!(first_event(&a), first_event(&c));
     }
 }
