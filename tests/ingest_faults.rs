@@ -242,7 +242,7 @@ async fn a_join_that_never_completes_fails_healthz_and_is_made_again() {
     let (status, body) = get("/healthz").await.expect("/healthz answers");
     assert_eq!(status, 200, "{body}");
     let metrics = get("/metrics").await.expect("/metrics answers").1;
-    assert_eq!(metric(&metrics, "dvc_ingest_assigned_partitions"), Some(f64::from(common::PARTITIONS * 3)));
+    assert_eq!(metric(&metrics, "dvc_ingest_assigned_partitions"), Some(f64::from(common::ALL_PARTITIONS)));
     assert_eq!(metric(&metrics, "dvc_ingest_unassigned_seconds"), Some(0.0));
     assert!(ingest.try_wait().unwrap().is_none(), "ingest still runs");
     std::fs::remove_file(&log).ok();
