@@ -92,19 +92,11 @@ impl<'a> Fields<'a> {
 
     /// A required string of 1-64 characters (identifiers and codes).
     pub(crate) fn id(&mut self, name: &'static str) -> Result<String, DecodeError> {
-        let s = string(name, self.required(name)?)?;
-        check_id_length(name, &s)?;
-        Ok(s.into_owned())
+        id(name, self.required(name)?)
     }
 
     pub(crate) fn opt_id(&mut self, name: &'static str) -> Result<Option<String>, DecodeError> {
-        self.optional(name)
-            .map(|raw| {
-                let s = string(name, raw)?;
-                check_id_length(name, &s)?;
-                Ok(s.into_owned())
-            })
-            .transpose()
+        self.optional(name).map(|raw| id(name, raw)).transpose()
     }
 
     /// A list of 1-64 character strings (agency codes).
@@ -119,12 +111,8 @@ impl<'a> Fields<'a> {
                     .map(|(i, item)| {
                         let s = string(name, item)
                             .map_err(|_| DecodeError::field(name, format!("item {i} must be a string")))?;
-                        let chars = s.chars().count();
-                        if chars == 0 || chars > 64 {
-                            return Err(DecodeError::field(
-                                name,
-                                format!("item {i} must be 1-64 characters, got {chars}"),
-                            ));
+                        if let Some(problem) = id_length_problem(&s) {
+                            return Err(DecodeError::field(name, format!("item {i} {problem}")));
                         }
                         Ok(s.into_owned())
                     })
@@ -240,12 +228,19 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn check_id_length(name: &'static str, s: &str) -> Result<(), DecodeError> {
-    let chars = s.chars().count();
-    if chars == 0 || chars > 64 {
-        return Err(DecodeError::field(name, format!("must be 1-64 characters, got {chars}")));
+/// An identifier: a string of 1-64 characters.
+fn id(name: &'static str, raw: &RawValue) -> Result<String, DecodeError> {
+    let s = string(name, raw)?;
+    match id_length_problem(&s) {
+        Some(problem) => Err(DecodeError::field(name, problem)),
+        None => Ok(s.into_owned()),
     }
-    Ok(())
+}
+
+/// What is wrong with an identifier's length, if anything.
+fn id_length_problem(s: &str) -> Option<String> {
+    let chars = s.chars().count();
+    (chars == 0 || chars > 64).then(|| format!("must be 1-64 characters, got {chars}"))
 }
 
 fn procedure_code(raw: &RawValue) -> Result<String, DecodeError> {
