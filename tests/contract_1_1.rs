@@ -3,7 +3,9 @@
 //! flags are stored exactly once through kill -9 and re-sent messages;
 //! invalid ones are dead-lettered with their reason; a catalogue updated out
 //! of order keeps each procedure's newest entry; a petition's steps, shuffled
-//! and duplicated, fold into the state recomputed here from the events.
+//! and duplicated, fold into the state recomputed here from the events; the
+//! working-day calendar the migrate step loads counts across Tết, a swap and
+//! a compensating day as the Government's notices say.
 
 mod common;
 
@@ -469,4 +471,82 @@ async fn dvc_catalog_publishes_a_whole_file_and_refuses_a_broken_one() {
     stop.cancel();
     ingest.await.unwrap().expect("ingest stops cleanly");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Deadlines in SQL the way the index computes them, against the dates of
+/// the Government's notices: Tết Bính Ngọ 2026 ran 14-22/2; National Day
+/// 2023 was Friday 1/9 and Saturday 2/9 with Monday 4/9 in compensation;
+/// Monday 31/8/2026 was given off for Saturday 22/8. A calendar table that
+/// drifted from the shipped file is put back by the next migrate.
+#[tokio::test]
+async fn the_working_day_calendar_counts_across_tet_a_swap_and_a_compensating_day_in_clickhouse() {
+    let env = TestEnv::new("cal").await;
+    let due = |from: &str, n: u32| {
+        format!(
+            "SELECT '{from}' AS sent, {n} AS n, toString(due) AS due FROM \
+             (SELECT toUInt32(ordinal + {n}) AS target FROM working_calendar WHERE day = toDate('{from}')) \
+             ANY LEFT JOIN (SELECT ordinal AS target, day AS due FROM working_calendar WHERE working = 1) USING target"
+        )
+    };
+    let cases = [
+        ("2026-02-13", 1, "2026-02-23"),
+        ("2026-02-13", 5, "2026-02-27"),
+        ("2026-02-15", 1, "2026-02-23"),
+        ("2023-08-31", 1, "2023-09-05"),
+        ("2023-08-31", 2, "2023-09-06"),
+        ("2026-08-21", 1, "2026-08-22"),
+        ("2026-08-21", 2, "2026-08-24"),
+        ("2026-08-28", 1, "2026-09-03"),
+    ];
+    let union = cases.iter().map(|(from, n, _)| due(from, *n)).collect::<Vec<_>>().join(" UNION ALL ");
+    let mut got: Vec<(String, u64, String)> = json_rows(&env, &format!("SELECT * FROM ({union}) FORMAT JSONEachRow"))
+        .await
+        .iter()
+        .map(|r| {
+            (r["sent"].as_str().unwrap().to_owned(), r["n"].as_u64().unwrap(), r["due"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, u64, String)> =
+        cases.iter().map(|(from, n, due)| (from.to_string(), u64::from(*n), due.to_string())).collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    let between = |a: &str, b: &str| {
+        format!(
+            "SELECT toInt32((SELECT ordinal FROM working_calendar WHERE day = toDate('{b}')) \
+             - (SELECT ordinal FROM working_calendar WHERE day = toDate('{a}'))) AS days FORMAT JSONEachRow"
+        )
+    };
+    for (a, b, days) in
+        [("2026-02-13", "2026-02-23", 1), ("2026-02-01", "2026-02-28", 15), ("2023-08-28", "2023-09-08", 7)]
+    {
+        let rows = json_rows(&env, &between(a, b)).await;
+        assert_eq!(rows[0]["days"], days, "working days after {a} through {b}");
+    }
+    let names = json_rows(
+        &env,
+        "SELECT toString(day) AS date, kind, name FROM working_calendar \
+         WHERE day IN (toDate('2026-02-17'), toDate('2023-09-04'), toDate('2026-08-22')) ORDER BY day FORMAT JSONEachRow",
+    )
+    .await;
+    assert_eq!(
+        names,
+        [
+            serde_json::json!({"date": "2023-09-04", "kind": "compensating", "name": "Quốc khánh 2/9"}),
+            serde_json::json!({"date": "2026-02-17", "kind": "holiday", "name": "Tết Nguyên đán"}),
+            serde_json::json!({"date": "2026-08-22", "kind": "makeup_workday", "name": "Quốc khánh 2/9"}),
+        ]
+    );
+
+    let shipped = dvc_warehouse::Calendar::official().unwrap().days().len() as u64;
+    assert_eq!(env.count("SELECT count() FROM working_calendar").await, shipped);
+    env.client()
+        .query("INSERT INTO working_calendar (day, working, ordinal, kind) VALUES ('2028-01-03', 1, 99999, 'workday')")
+        .execute()
+        .await
+        .unwrap();
+    dvc_warehouse::migrate(&env.clickhouse.server_client(), &env.clickhouse.database).await.unwrap();
+    assert_eq!(env.count("SELECT count() FROM working_calendar").await, shipped);
+    assert_eq!(env.count("SELECT count() FROM working_calendar WHERE ordinal = 99999").await, 0);
 }

@@ -1,13 +1,16 @@
 //! DVC Pulse's ClickHouse side: how services connect (one set of flags for
 //! all), which errors are worth retrying, and the migrate step that applies
-//! `schemas/clickhouse/*.sql` in order.
+//! `schemas/clickhouse/*.sql` in order, then loads the reference data of
+//! `schemas/reference/` (the working-day calendar).
 
+mod calendar;
 mod config;
 mod errors;
 mod metrics;
 mod migrate;
 pub mod runtime;
 
+pub use calendar::{Calendar, CalendarDay, DayKind, FIRST_DAY, Holiday};
 pub use config::{ClickHouseArgs, flag_defaults};
 pub use errors::{Retry, classify};
 pub use metrics::{GroupBy, MEASURES, METRICS, Metric, MetricKind, Source, metric, pending_delta_query, range_query};

@@ -45,6 +45,10 @@ const TEXT_CHECKSUMS: &[(u32, &str, &str)] = &[
     (5, "1523a9fe1d752f5f", "db8538b038045ae6"),
 ];
 
+/// The migration that creates `working_calendar`, which the migrate step
+/// then fills from `schemas/reference/vn-days-off.csv`.
+const CALENDAR_SINCE: u32 = 7;
+
 /// One numbered SQL file.
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -319,6 +323,9 @@ pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Ve
             .with_context(|| format!("recording migration {:03}_{}", m.version, m.name))?;
         tracing::info!(version = m.version, name = %m.name, database, "applied migration");
         done.push(m.version);
+    }
+    if last >= CALENDAR_SINCE {
+        crate::calendar::load(&db).await?;
     }
     Ok(done)
 }
