@@ -185,11 +185,13 @@ async fn rollup_figures_stay_exact_through_late_events_duplicates_and_replays() 
                 dossiers: t.dossiers[..cut(t.dossiers.len())].to_vec(),
                 payments: t.payments[..cut(t.payments.len())].to_vec(),
                 ratings: t.ratings[..cut(t.ratings.len())].to_vec(),
+                petitions: Vec::new(),
             },
             Traffic {
                 dossiers: t.dossiers[cut(t.dossiers.len())..].to_vec(),
                 payments: t.payments[cut(t.payments.len())..].to_vec(),
                 ratings: t.ratings[cut(t.ratings.len())..].to_vec(),
+                petitions: Vec::new(),
             },
         )
     };

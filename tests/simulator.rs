@@ -82,6 +82,32 @@ fn traffic_is_calibrated_to_the_seed_figures() {
     assert_near("personal store", share(|e| e.from_personal_store), catalog::FROM_PERSONAL_STORE, 0.005);
     assert_near("population data", share(|e| e.population_db_used), catalog::POPULATION_DB_USED, 0.01);
 
+    // Petitions: first ones on their share of dossiers within one (a
+    // low-discrepancy pick), repeats about their share, each sent after the
+    // petition it repeats had its last step, about the same dossier.
+    let mut steps: std::collections::HashMap<&str, Vec<&dvc_events::PetitionEvent>> = Default::default();
+    for e in &traffic.petitions {
+        steps.entry(e.petition_id.as_str()).or_default().push(e);
+    }
+    let repeats: Vec<_> = steps.values().filter_map(|p| Some((p, p[0].repeat_of.as_deref()?))).collect();
+    let firsts = (steps.len() - repeats.len()) as f64;
+    let want = 120_000.0 * catalog::PETITIONS_PER_DOSSIER / (1.0 + catalog::PETITION_REPEATED);
+    assert!((firsts - want).abs() <= 1.0, "{firsts} first petitions, want {want:.1}");
+    assert!(!repeats.is_empty() && (repeats.len() as f64) < firsts * 0.15, "{} repeats", repeats.len());
+    for (repeat, earlier) in repeats {
+        let first_step = repeat.iter().map(|e| e.occurred_at).min().unwrap();
+        let earlier = &steps[earlier];
+        assert!(
+            earlier.iter().all(|e| e.occurred_at < first_step),
+            "{} after {}",
+            repeat[0].petition_id,
+            earlier[0].petition_id
+        );
+        assert_eq!(repeat[0].dossier_id, earlier[0].dossier_id);
+    }
+    let about_dossiers = steps.values().filter(|p| p[0].dossier_id.is_some()).count() as f64 / steps.len() as f64;
+    assert_near("petitions about a dossier", about_dossiers, 1.0 - catalog::PETITION_WITHOUT_DOSSIER, 0.1);
+
     // Even a few thousand dossiers land within a point of each kind's target.
     let counted = recount(&country(22, 3_000), date!(2024 - 06 - 01), date!(2024 - 12 - 31));
     let full = &counted[&("full_online_share".to_owned(), "authority_kind".to_owned())];
@@ -104,7 +130,8 @@ async fn assert_all_delivered(env: &TestEnv, summary: &Value) {
     let malformed = sent["malformed"].as_u64().unwrap();
     assert!(total > 0, "{summary}");
     let rows = "SELECT (SELECT count() FROM dossier_events) + (SELECT count() FROM payment_events) \
-                + (SELECT count() FROM feedback_events) + (SELECT count() FROM catalog_entries)";
+                + (SELECT count() FROM feedback_events) + (SELECT count() FROM petition_events) \
+                + (SELECT count() FROM catalog_entries)";
     env.wait_for_count(rows, total - malformed, WAIT).await;
     let deadline = Instant::now() + WAIT;
     while topic_size(&env.dead_letter_topic) < malformed as i64 && Instant::now() < deadline {
@@ -165,10 +192,29 @@ async fn a_simulated_backfill_with_faults_lands_on_target_through_the_pipeline()
             Event::Dossier(e) => sent.dossiers.push(e),
             Event::Payment(e) => sent.payments.push(e),
             Event::Feedback(e) => sent.ratings.push(e),
-            // Not in the rates.
-            Event::Petition(_) | Event::Catalog(_) => {}
+            Event::Petition(e) => sent.petitions.push(e),
+            Event::Catalog(_) => {}
         }
     }
+    // Each petition's latest step (by time, then lifecycle order) is its
+    // status in ClickHouse.
+    let mut latest = std::collections::BTreeMap::new();
+    for e in &sent.petitions {
+        let step = (e.occurred_at.unix_timestamp(), e.status.code());
+        let entry = latest.entry(e.petition_id.clone()).or_insert((step, e.status.as_str()));
+        if step > entry.0 {
+            *entry = (step, e.status.as_str());
+        }
+    }
+    assert!(!latest.is_empty(), "the backfill sends petitions");
+    let stored: Vec<(String, String)> = env
+        .client()
+        .query("SELECT petition_id, toString(status) FROM petitions ORDER BY petition_id")
+        .fetch_all()
+        .await
+        .unwrap();
+    let want: Vec<(String, String)> = latest.into_iter().map(|(id, (_, status))| (id, status.to_owned())).collect();
+    assert_eq!(stored, want);
 
     let (base, api) = start_api(&env, stop.clone()).await;
     let client = reqwest::Client::new();

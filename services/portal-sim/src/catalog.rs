@@ -73,6 +73,28 @@ pub const RATED: f64 = 0.35;
 pub const SATISFIED: f64 = 0.88;
 pub const NEUTRAL: f64 = 0.08;
 
+/// Petitions (phản ánh, kiến nghị; INDEX766.md indicators 5.2, 5.3): Phú Thọ,
+/// 2026 to date, 570 petitions received for 597,918 dossiers, 296 of them
+/// handled on time and 230 counted satisfied (on time, not disliked, not
+/// repeated). The simulator files them for that share of dossiers, picked by
+/// a low-discrepancy sequence.
+pub const PETITIONS_PER_DOSSIER: f64 = 570.0 / 597_918.0;
+pub const PETITION_ON_TIME: f64 = 296.0 / 570.0;
+pub const PETITION_SATISFIED: f64 = 230.0 / 570.0;
+/// Assumptions, no published figure: petitions about an agency rather than a
+/// dossier; forwarded to another agency first; rejected; asked for a
+/// supplement; answers published; followed by a repeat of the same matter
+/// (so 1 in 1 + 0.05 petitions is not a repeat).
+pub const PETITION_WITHOUT_DOSSIER: f64 = 0.3;
+pub const PETITION_FORWARDED: f64 = 0.1;
+pub const PETITION_REJECTED: f64 = 0.12;
+pub const PETITION_SUPPLEMENT: f64 = 0.15;
+pub const PETITION_PUBLISHED: f64 = 0.85;
+pub const PETITION_REPEATED: f64 = 0.05;
+/// Petitions with more dislikes than likes: what on time, not a repeat and
+/// not disliked need to land on [`PETITION_SATISFIED`] (about 18%).
+pub const PETITION_DISLIKED: f64 = 1.0 - PETITION_SATISFIED / (PETITION_ON_TIME / (1.0 + PETITION_REPEATED));
+
 /// Fees in VND and their weights; the mean is 623,800 VND, within 0.1% of
 /// [`MEAN_ONLINE_PAYMENT_VND`].
 pub const FEES: [(u64, u32); 8] = [

@@ -6,7 +6,9 @@
 //! some attempts failing, some refunded; ratings after the result. Attributes
 //! change over a dossier's life (digitized or linked to VNeID at acceptance,
 //! the fee known once accepted, the electronic result attached only on
-//! return); each authority's system writes its own UTC offset.
+//! return); each authority's system writes its own UTC offset. A small share
+//! of dossiers gets a petition (`crate::petition`), some about the dossier,
+//! some about its agency only, a few followed by a repeat.
 //!
 //! Which dossiers are full-online is decided per authority with a
 //! low-discrepancy sequence rather than a coin, so every authority, every kind
@@ -18,15 +20,17 @@
 //! schedules them in time for the simulator.
 
 use dvc_events::{
-    ApplicantType, Channel, DossierEvent, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus, Place, Rating,
-    ServiceLevel, Status,
+    ApplicantType, Channel, DossierEvent, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus, PetitionEvent,
+    Place, Rating, ServiceLevel, Status,
 };
+use dvc_warehouse::Calendar;
 use rand::distr::weighted::WeightedIndex;
 use rand::prelude::*;
 use rand::rngs::StdRng;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::catalog::{self, Authority, PROCEDURES, Procedure, golden};
+use crate::petition::{self, About};
 
 /// Events of generated dossiers, each stream in the order it was generated.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +38,7 @@ pub struct Traffic {
     pub dossiers: Vec<DossierEvent>,
     pub payments: Vec<PaymentEvent>,
     pub ratings: Vec<FeedbackEvent>,
+    pub petitions: Vec<PetitionEvent>,
 }
 
 /// How portals mistreat the stream (for `Traffic::deliver`).
@@ -64,6 +69,9 @@ pub struct Portal {
     pick_fee: WeightedIndex<u32>,
     /// Per authority: dossiers so far, and the sequence's random phase.
     sequence: Vec<(u64, u64)>,
+    /// The random phase of the sequence that picks petitioned dossiers.
+    petition_phase: u64,
+    calendar: &'static Calendar,
 }
 
 /// The draws that make one dossier: with its portal, enough to generate its
@@ -76,6 +84,9 @@ pub struct DossierSeed {
     authority: u16,
     full_online: bool,
 }
+
+/// Salts the seed of petitions, so they draw apart from their dossiers.
+const PETITION_SALT: u64 = 0x9e71_7104;
 
 /// A 64-bit mix of two values (SplitMix64's finaliser).
 pub fn mix(a: u64, b: u64) -> u64 {
@@ -93,7 +104,42 @@ impl Portal {
         let pick_authority = WeightedIndex::new(authorities.iter().map(|a| a.weight)).expect("positive weights");
         let pick_fee = WeightedIndex::new(catalog::FEES.iter().map(|(_, w)| *w)).expect("positive weights");
         let sequence = authorities.iter().map(|_| (0, rng.random_range(0..1_000_000))).collect();
-        Portal { seed, rng, next: 0, authorities, pick_authority, pick_fee, sequence }
+        let calendar = Calendar::official().expect("the shipped calendar reads (its unit tests check it)");
+        let petition_phase = mix(seed, PETITION_SALT) % 1_000_000;
+        Portal { seed, rng, next: 0, authorities, pick_authority, pick_fee, sequence, petition_phase, calendar }
+    }
+
+    /// Whether dossier `n` gets a petition: [`catalog::PETITIONS_PER_DOSSIER`]
+    /// of any run of dossiers, give or take one, repeats included.
+    fn petitioned(&self, n: u64) -> bool {
+        golden(n + self.petition_phase) < catalog::PETITIONS_PER_DOSSIER / (1.0 + catalog::PETITION_REPEATED)
+    }
+
+    /// Dossier `dossier`'s petition, if it gets one, appended to `out`: sent
+    /// within 20 days of the dossier, about it or about its agency only; and
+    /// maybe a repeat of it, sent days after its last step.
+    fn petition(&self, dossier: &DossierSeed, about: About, out: &mut Traffic) {
+        if !self.petitioned(dossier.n) {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(mix(self.seed ^ PETITION_SALT, dossier.n));
+        let about = if rng.random_bool(catalog::PETITION_WITHOUT_DOSSIER) {
+            About { dossier_id: None, procedure_code: about.procedure_code.filter(|_| rng.random_bool(0.5)), ..about }
+        } else {
+            about
+        };
+        let id = format!("PAKN-{:04x}{:07}", self.seed % 0x1_0000, dossier.n);
+        let sent = dossier.submitted + minutes(&mut rng, 60..20 * 1440);
+        let Some(events) = petition::life(&mut rng, self.calendar, id.clone(), about.clone(), sent, None) else {
+            return;
+        };
+        let last = events.last().map_or(sent, |e| e.occurred_at);
+        out.petitions.extend(events);
+        if rng.random_bool(catalog::PETITION_REPEATED) {
+            let again = last + minutes(&mut rng, 60..10 * 1440);
+            let repeat = petition::life(&mut rng, self.calendar, format!("{id}-2"), about, again, Some(id));
+            out.petitions.extend(repeat.into_iter().flatten());
+        }
     }
 
     /// The authorities of this country.
@@ -123,7 +169,10 @@ impl Portal {
             if rng.random_bool(catalog::FEE_BEARING) { catalog::FEES[self.pick_fee.sample(&mut rng)].0 } else { 0 };
         let authority = &self.authorities[usize::from(dossier.authority)];
         let run = (self.seed % 0x1_0000) as u16;
-        Life::new(&mut rng, authority, dossier.full_online, run, dossier.n, dossier.submitted, fee).run(&mut rng, out);
+        let life = Life::new(&mut rng, authority, dossier.full_online, run, dossier.n, dossier.submitted, fee);
+        let about = life.about();
+        life.run(&mut rng, out);
+        self.petition(dossier, about, out);
     }
 
     /// A new dossier submitted at `submitted`, with its whole life.
@@ -221,6 +270,17 @@ impl Life {
             submitted,
             fee,
             step: 0,
+        }
+    }
+
+    /// Who a petition about this dossier is about.
+    fn about(&self) -> About {
+        About {
+            authority_code: self.place.authority_code.clone(),
+            agency_code: self.place.agency_code.clone(),
+            dossier_id: Some(self.dossier_id.clone()),
+            procedure_code: Some(self.place.procedure_code.clone()),
+            offset: self.offset,
         }
     }
 
@@ -438,6 +498,7 @@ impl Traffic {
             dossiers: mistreat(&mut rng, &self.dossiers, faults),
             payments: mistreat(&mut rng, &self.payments, faults),
             ratings: mistreat(&mut rng, &self.ratings, faults),
+            petitions: mistreat(&mut rng, &self.petitions, faults),
         }
     }
 }

@@ -106,7 +106,8 @@ pub fn events_per_dossier(seed: u64, authorities: usize) -> f64 {
     for _ in 0..SAMPLE {
         portal.dossier(t, &mut traffic);
     }
-    (traffic.dossiers.len() + traffic.payments.len() + traffic.ratings.len()) as f64 / f64::from(SAMPLE)
+    (traffic.dossiers.len() + traffic.payments.len() + traffic.ratings.len() + traffic.petitions.len()) as f64
+        / f64::from(SAMPLE)
 }
 
 /// The portal's traffic in time. Only the seeds of open dossiers are kept;
@@ -255,6 +256,9 @@ impl Timeline {
         }
         for e in &traffic.ratings {
             events.push((e.occurred_at, message(Stream::Feedback, &e.dossier_id, json(e))));
+        }
+        for e in &traffic.petitions {
+            events.push((e.occurred_at, message(Stream::Petition, &e.petition_id, json(e))));
         }
         events.sort_by_key(|(at, _)| *at);
         let mut rng = StdRng::seed_from_u64(mix(self.seed ^ 0xfa17, dossier.n));
