@@ -2,7 +2,8 @@
 # make demo: the main job on the local stack (make up has started it). The
 # portal simulator backfills DEMO_DAYS days of national traffic (progress bar),
 # then streams live traffic as it happens; dvc-rates-watch redraws the rates
-# in the terminal every 2 s, and the dashboard shows them in a browser.
+# in the terminal every 2 s, with the petitions and catalogue entries stored
+# so far, and the dashboard shows the rates in a browser.
 # Ctrl-C stops the traffic and the stack (data stays under .local/; `make up`
 # brings the dashboard back). Options (environment):
 #   DEMO_DAYS          days of history to backfill (default 3, ~1 minute)
@@ -49,6 +50,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))["sent"]
 lost = f"; {s['failed']:,} not acknowledged by the broker" if s["failed"] else ""
 print(f"demo: simulator sent {s['total']:,} messages ({s['duplicates']:,} duplicates, {s['malformed']:,} malformed → dead letters{lost})")
+print(f"demo: of them {s['petition']:,} petition steps and {s['catalog']:,} catalogue entries")
 PY
     if [ "${DEMO_KEEP_UP:-0}" = 1 ]; then
         echo "demo: the stack is still up: dashboard $API/?from=$from ; make down stops it"

@@ -1,15 +1,18 @@
 //! `dvc-rates-watch`: every metric of the catalog for the country, the
 //! ministries and the provinces, read from the rates API and redrawn in the
 //! terminal every few seconds (once, when the output is not a terminal or
-//! with `--once`). Ctrl-C stops it.
+//! with `--once`), with the contract 1.1 data stored so far for the Decision
+//! 766 index (petitions by stage, catalogue entries), read from ClickHouse.
+//! Ctrl-C stops it.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use clickhouse::Row;
 use dvc_rates_api::RateRow;
-use dvc_warehouse::{METRICS, Metric, MetricKind};
+use dvc_warehouse::{ClickHouseArgs, METRICS, Metric, MetricKind};
 use num_format::{Locale, ToFormattedString};
 use serde::Deserialize;
 use time::macros::format_description;
@@ -35,7 +38,26 @@ struct Args {
     /// Print the table once and exit.
     #[arg(long)]
     once: bool,
+    /// Where the petitions and the catalogue are counted.
+    #[command(flatten)]
+    clickhouse: ClickHouseArgs,
 }
+
+/// Contract 1.1 data in the warehouse, all days: petitions by where they
+/// stand and the procedure catalogue's entries.
+#[derive(Debug, Row, Deserialize)]
+struct Stored {
+    petitions: u64,
+    rejected: u64,
+    answered: u64,
+    catalogue: u64,
+}
+
+const STORED: &str = "SELECT \
+    (SELECT count() FROM petitions) AS petitions, \
+    (SELECT countIf(status = 'rejected') FROM petitions) AS rejected, \
+    (SELECT countIf(status IN ('answered', 'published')) FROM petitions) AS answered, \
+    (SELECT count() FROM procedure_catalog) AS catalogue";
 
 #[derive(Deserialize)]
 struct Rates {
@@ -101,7 +123,7 @@ fn cell(metric: &Metric, row: Option<&RateRow>) -> String {
     }
 }
 
-fn render(lines: &[Line], from: &str, to: &str) -> String {
+fn render(lines: &[Line], stored: &Result<Stored>, from: &str, to: &str) -> String {
     let mut out = format!(
         "DVC Pulse: rates from {from} to {to} (Vietnam days), refreshed {}\n\n",
         vietnam_now().format(format_description!("[hour]:[minute]:[second]")).unwrap_or_default()
@@ -125,6 +147,22 @@ fn render(lines: &[Line], from: &str, to: &str) -> String {
         dossiers(&count.ministry),
         dossiers(&count.province)
     );
+    out += "\nStored for the Decision 766 index (all days)\n";
+    match stored {
+        Ok(s) => {
+            let open = s.petitions.saturating_sub(s.rejected + s.answered);
+            out += &format!(
+                "{:<64} {:>16}   {} open, {} answered, {} rejected\n",
+                "Petitions (phản ánh, kiến nghị)",
+                thousands(s.petitions),
+                thousands(open),
+                thousands(s.answered),
+                thousands(s.rejected)
+            );
+            out += &format!("{:<64} {:>16}\n", "Procedure catalogue entries", thousands(s.catalogue));
+        }
+        Err(e) => out += &format!("  not readable: {e:#}\n"),
+    }
     out
 }
 
@@ -134,12 +172,14 @@ async fn main() -> Result<()> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let api = args.api.trim_end_matches('/');
     let live = !args.once && std::io::stdout().is_terminal();
+    let db = args.clickhouse.client();
     loop {
         let today = vietnam_now().date().to_string();
         let to = args.to.clone().unwrap_or_else(|| today.clone());
         let from = args.from.clone().unwrap_or(today);
+        let stored = db.query(STORED).fetch_one::<Stored>().await.context("counting in ClickHouse");
         let screen = match fetch(&client, api, &from, &to).await {
-            Ok(lines) => render(&lines, &from, &to),
+            Ok(lines) => render(&lines, &stored, &from, &to),
             Err(e) if live => format!("waiting for the rates API at {api}: {e:#}\n"),
             Err(e) => return Err(e),
         };
