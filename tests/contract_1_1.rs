@@ -415,6 +415,32 @@ async fn petitions_catalogue_and_dossier_flags_land_once_through_kill_9_and_keep
         assert_eq!(letter.headers["dvc-error"], *reason);
         assert_eq!(letter.headers["dvc-source-topic"], env.topic(*stream));
     }
+
+    // The demo's live view counts them: petitions by where they stand (as
+    // recounted from the events) and the catalogue's procedures.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (base, api) = common::start_api(&env, stop.clone()).await;
+    let output = std::process::Command::new(common::binary("dvc-rates-watch"))
+        .args(["--api", &base, "--once", "--clickhouse-database", &env.clickhouse.database])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let table = String::from_utf8(output.stdout).unwrap();
+    let status = |steps: &Vec<&PetitionEvent>| expected_petition(steps)["status"].as_str().unwrap().to_owned();
+    let standing = |wanted: &[&str]| by_petition.values().filter(|s| wanted.contains(&status(s).as_str())).count();
+    let (answered, rejected) = (standing(&["answered", "published"]), standing(&["rejected"]));
+    let open = by_petition.len() - answered - rejected;
+    assert!(open > 0 && answered > 0 && rejected > 0);
+    let line = table.lines().find(|l| l.starts_with("Petitions")).unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.ends_with(&format!(" {}   {open} open, {answered} answered, {rejected} rejected", by_petition.len())),
+        "{line}"
+    );
+    let procedures = sent.iter().map(CatalogEntry::key).collect::<HashSet<_>>().len();
+    let line = table.lines().find(|l| l.starts_with("Procedure catalogue entries")).unwrap();
+    assert!(line.ends_with(&format!(" {procedures}")), "{line}");
+    stop.cancel();
+    api.await.unwrap().unwrap();
     std::fs::remove_dir_all(&logs).ok();
 }
 
@@ -549,4 +575,96 @@ async fn the_working_day_calendar_counts_across_tet_a_swap_and_a_compensating_da
     dvc_warehouse::migrate(&env.clickhouse.server_client(), &env.clickhouse.database).await.unwrap();
     assert_eq!(env.count("SELECT count() FROM working_calendar").await, shipped);
     assert_eq!(env.count("SELECT count() FROM working_calendar WHERE ordinal = 99999").await, 0);
+}
+
+/// `dvc-migrate` on this test's database, with `args`; its status and stderr.
+fn dvc_migrate(env: &TestEnv, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(common::binary("dvc-migrate"))
+        .arg(format!("--clickhouse-database={}", env.clickhouse.database))
+        .args(args)
+        .env_remove("DVC_AUTHORITIES")
+        .output()
+        .expect("dvc-migrate runs");
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The directory in ClickHouse follows Resolutions 176/2025/QH15 and
+/// 202/2025/QH15: 24 ministry codes and 63 province codes, each mapped to
+/// the unit that carries it today, 17 ministries and 34 provinces; a
+/// deployment's own file replaces the shipped one whole, a broken one is
+/// refused with the line at fault and changes nothing, and a run without
+/// the flag puts the shipped one back.
+#[tokio::test]
+async fn the_directory_maps_merged_units_to_their_successors_and_a_deployment_loads_its_own() {
+    let env = TestEnv::new("dir").await;
+    let successors = |sql: &str| {
+        let env = &env;
+        let sql = sql.to_owned();
+        async move {
+            json_rows(env, &format!("{sql} FORMAT JSONEachRow"))
+                .await
+                .into_iter()
+                .map(|r| (r["code"].as_str().unwrap().to_owned(), r["now"].as_str().unwrap().to_owned()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let merged = successors(
+        "SELECT authority_code AS code, successor_name AS now FROM authority_successors \
+         WHERE authority_code IN ('H02', 'H47', 'H49', 'H50', 'H31', 'G06', 'G09', 'G12', 'G19') ORDER BY code",
+    )
+    .await;
+    let want = [
+        ("G06", "Bộ Tài chính"),
+        ("G09", "Bộ Nông nghiệp và Môi trường"),
+        ("G12", "Bộ Nông nghiệp và Môi trường"),
+        ("G19", "Bộ Dân tộc và Tôn giáo"),
+        ("H02", "Tuyên Quang"),
+        ("H31", "Huế"),
+        ("H47", "TP. Hồ Chí Minh"),
+        ("H49", "TP. Hồ Chí Minh"),
+        ("H50", "TP. Hồ Chí Minh"),
+    ];
+    assert_eq!(merged, want.map(|(c, n)| (c.to_owned(), n.to_owned())));
+    let kinds = successors(
+        "SELECT kind AS code, toString(uniqExact(successor_code)) AS now FROM authority_successors \
+         GROUP BY kind ORDER BY kind",
+    )
+    .await;
+    let want = [("ministry", "17"), ("province", "34")];
+    assert_eq!(kinds, want.map(|(c, n)| (c.to_owned(), n.to_owned())));
+    assert_eq!(env.count("SELECT count() FROM authority_successors").await, 24 + 63);
+    let renamed = json_rows(
+        &env,
+        "SELECT name, toString(valid_to) AS until FROM authorities WHERE authority_code = 'H31' \
+         AND valid_to IS NOT NULL FORMAT JSONEachRow",
+    )
+    .await;
+    assert_eq!(renamed, [serde_json::json!({"name": "Thừa Thiên Huế", "until": "2024-12-31"})]);
+
+    let dir = std::env::temp_dir().join(format!("dvc-directory-{}", env.clickhouse.database));
+    std::fs::create_dir_all(&dir).unwrap();
+    let own = dir.join("own.csv");
+    std::fs::write(
+        &own,
+        "# a deployment's codes\ncode,kind,name,valid_from,valid_to,successor\n\
+         G01,ministry,\"Bộ A, B\",,2025-02-28,G02\nG02,ministry,Bộ C,,,\nH01,province,Tỉnh D,,,\n",
+    )
+    .unwrap();
+    let (ok, stderr) = dvc_migrate(&env, &["--authorities", own.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let loaded = successors("SELECT name AS code, successor_name AS now FROM authority_successors ORDER BY name").await;
+    let want = [("Bộ A, B", "Bộ C"), ("Bộ C", "Bộ C"), ("Tỉnh D", "Tỉnh D")];
+    assert_eq!(loaded, want.map(|(c, n)| (c.to_owned(), n.to_owned())));
+
+    let broken = dir.join("broken.csv");
+    std::fs::write(&broken, "code,kind,name,valid_from,valid_to,successor\nG01,ministry,Bộ A,,2025-02-28,\n").unwrap();
+    let (ok, stderr) = dvc_migrate(&env, &["--authorities", broken.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("broken.csv") && stderr.contains("G01: ends 2025-02-28 without a successor"), "{stderr}");
+    assert_eq!(env.count("SELECT count() FROM authorities").await, 3, "the loaded directory stays");
+
+    let (ok, stderr) = dvc_migrate(&env, &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(env.count("SELECT count() FROM authority_successors").await, 24 + 63);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -17,7 +17,18 @@ fn expected() -> Value {
     serde_json::from_str(&std::fs::read_to_string(samples().join("expected-rates.json")).unwrap()).unwrap()
 }
 
-/// Every metric × grouping of expected-rates.json, row by row.
+/// The names of the sample's authorities in July 2024, from the national
+/// list of administrative units and the Government's structure then.
+const SAMPLE_NAMES: [(&str, &str); 5] = [
+    ("G01", "Bộ Quốc phòng"),
+    ("G12", "Bộ Tài nguyên và Môi trường"),
+    ("H01", "Hà Nội"),
+    ("H29", "Quảng Bình"),
+    ("H40", "Kon Tum"),
+];
+
+/// Every metric × grouping of expected-rates.json, row by row; rows by
+/// `authority_code` named as the directory of authorities names them.
 async fn assert_expected_rates(base: &str) {
     let expected = expected();
     let (from, to) = (expected["from"].as_str().unwrap(), expected["to"].as_str().unwrap());
@@ -39,6 +50,8 @@ async fn assert_expected_rates(base: &str) {
         for (g, w) in got.iter().zip(want) {
             assert_eq!(g["numerator"], w["numerator"], "{key} {}", w["group"]);
             assert_eq!(g["denominator"], w["denominator"], "{key} {}", w["group"]);
+            let name = SAMPLE_NAMES.iter().find(|(code, _)| group_by == "authority_code" && w["group"] == *code);
+            assert_eq!(g["name"].as_str(), name.map(|(_, name)| *name), "{key} {}", w["group"]);
             match (g["value"].as_f64(), w["value"].as_f64()) {
                 (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9, "{key} {}: {a} vs {b}", w["group"]),
                 (a, b) => assert_eq!(a, b, "{key} {}", w["group"]),

@@ -2,6 +2,7 @@
 dvc-rates-api (through the read-only user) over the sample traffic, and every
 figure it shows equals tests/fixtures/samples/expected-rates.json."""
 
+import csv
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from sample_db import SAMPLES, Stack
+from sample_db import ROOT, SAMPLES, Stack
 
 FROM, TO = "2024-07-01", "2024-07-03"
 
@@ -20,7 +21,7 @@ class Figures(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.figures, self.open, self.loaded = {}, None, False
+        self.figures, self.open, self.loaded, self.texts = {}, None, False, set()
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -30,6 +31,7 @@ class Figures(HTMLParser):
             self.open = (a["data-metric"], a["data-group"], a["data-value"])
 
     def handle_data(self, data):
+        self.texts.add(data.strip())
         if self.open:
             metric, group, raw = self.open
             self.figures[(metric, group)] = (None if raw == "" else float(raw), data.strip())
@@ -97,3 +99,18 @@ def test_figures_are_formatted_for_people(page):
     figures, _ = page
     assert figures.figures[("full_online_share", "national")][1] == "20.4%"
     assert figures.figures[("online_payment_value_vnd", "national")][1] == "21.100.000"
+
+
+def directory_names(day):
+    """Each code's name on `day`, read from the shipped directory of authorities."""
+    lines = (ROOT / "schemas" / "reference" / "authorities.csv").read_text(encoding="utf-8").splitlines()
+    rows = csv.DictReader(l for l in lines if not l.startswith("#"))
+    return {r["code"]: r["name"] for r in rows
+            if (r["valid_from"] or "0000") <= day <= (r["valid_to"] or "9999")}
+
+
+def test_the_authority_table_names_each_unit_as_the_directory_does(page):
+    figures, _ = page
+    names = directory_names(TO)
+    for code in expected("full_online_share", "authority_code"):
+        assert f"{names[code]} ({code})" in figures.texts, code

@@ -41,6 +41,36 @@ pub trait ContractEnum: Sized + Copy + 'static {
     }
 }
 
+/// What an `authority_code` names (CONTRACT.md §2): `G..` a ministry or
+/// ministerial-level agency, `H..` a province or centrally-run city.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AuthorityKind {
+    Ministry,
+    Province,
+}
+
+impl AuthorityKind {
+    /// The kind of a code of the contract's shape `^[GH]\d{2}$`, or `None`.
+    pub fn of(code: &str) -> Option<AuthorityKind> {
+        match code.as_bytes() {
+            [kind, digits @ ..] if digits.len() == 2 && digits.iter().all(u8::is_ascii_digit) => match kind {
+                b'G' => Some(AuthorityKind::Ministry),
+                b'H' => Some(AuthorityKind::Province),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `ministry` or `province`, as the rates' `authority_kind` groups say.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityKind::Ministry => "ministry",
+            AuthorityKind::Province => "province",
+        }
+    }
+}
+
 /// The top-level fields of one JSON object, in message order.
 pub(crate) struct Fields<'a> {
     entries: Vec<(Cow<'a, str>, &'a RawValue)>,
@@ -132,9 +162,7 @@ impl<'a> Fields<'a> {
     pub(crate) fn authority_code(&mut self) -> Result<String, DecodeError> {
         let name = "authority_code";
         let s = string(name, self.required(name)?)?;
-        let b = s.as_bytes();
-        let ok = b.len() == 3 && matches!(b[0], b'G' | b'H') && b[1..].iter().all(u8::is_ascii_digit);
-        if !ok {
+        if AuthorityKind::of(&s).is_none() {
             return Err(DecodeError::field(
                 name,
                 format!("{} does not match ^[GH]\\d{{2}}$ (G = ministry, H = province)", quoted(&s)),

@@ -17,7 +17,7 @@ pub use enums::{
 };
 pub use error::DecodeError;
 pub use event::{CatalogEntry, DossierEvent, FeedbackEvent, MAX_PROCESSING_DAYS, PaymentEvent, PetitionEvent, Place};
-pub use fields::{ContractEnum, DATE_YEARS, MAX_SAFE_INTEGER, YEARS};
+pub use fields::{AuthorityKind, ContractEnum, DATE_YEARS, MAX_SAFE_INTEGER, YEARS};
 
 /// The contract's topics (CONTRACT.md §1 and §8).
 pub mod topics {

@@ -3,9 +3,12 @@
 //! government report on digital transformation); the rest are stated
 //! assumptions, marked as such.
 
+use std::collections::BTreeSet;
+
 use dvc_events::{CatalogEntry, ServiceLevel};
-use time::OffsetDateTime;
+use dvc_warehouse::Directory;
 use time::macros::date;
+use time::{Date, OffsetDateTime};
 
 /// Share of dossiers filed online for a full-process online service
 /// (`full_online_share`), mid-2024: the whole country.
@@ -208,8 +211,9 @@ pub fn catalogue(authorities: &[Authority], updated_at: OffsetDateTime) -> Vec<C
     out
 }
 
-/// Number of ministries and provinces (2024: ministries and ministry-level
-/// bodies with their own systems; 63 provinces before the 2025 merger).
+/// Number of ministries and provinces of 2024 (18 ministries and 4
+/// ministerial-level agencies; 63 provinces), `G01…` and `H01…` of the
+/// directory of authorities (`schemas/reference/authorities.csv`).
 pub const MINISTRIES: u8 = 22;
 pub const PROVINCES: u8 = 63;
 
@@ -225,6 +229,18 @@ pub struct Authority {
     pub full_online_factor: f64,
     /// Hours east of UTC in its system's timestamps (0 or 7).
     pub offset_hours: i8,
+    /// First and last day in being (the directory's; `None`: open).
+    pub from: Option<Date>,
+    pub until: Option<Date>,
+    /// The authority (an index of the country's) that takes over its
+    /// dossiers after `until`.
+    pub successor: Option<usize>,
+}
+
+impl Authority {
+    pub fn in_being_on(&self, day: Date) -> bool {
+        self.from.is_none_or(|from| from <= day) && self.until.is_none_or(|until| day <= until)
+    }
 }
 
 /// Golden-ratio low-discrepancy value for index `i`, in [0, 1).
@@ -239,23 +255,103 @@ pub fn authorities(n: usize) -> Vec<Authority> {
     let total = usize::from(MINISTRIES) + usize::from(PROVINCES);
     let n = n.clamp(2, total);
     let ministries = ((n * usize::from(MINISTRIES)) as f64 / total as f64).round().clamp(1.0, (n - 1) as f64) as usize;
-    let make = |ministry: bool, i: usize| {
-        let rank = i as f64 + 1.0;
-        // A few big ones and a long tail; a spread of full-online adoption.
-        let spread = golden(i as u64 + if ministry { 1 } else { 101 });
-        Authority {
-            code: format!("{}{:02}", if ministry { 'G' } else { 'H' }, i + 1),
-            ministry,
-            agencies: 2 + (i % 5) as u8,
-            weight: rank.powf(-0.8),
-            full_online_factor: 0.6 + 0.8 * spread,
-            offset_hours: if i % 3 == 2 { 0 } else { 7 },
-        }
-    };
-    let mut out: Vec<Authority> = (0..ministries).map(|i| make(true, i)).collect();
-    out.extend((0..n - ministries).map(|i| make(false, i)));
+    let mut out: Vec<Authority> = (0..ministries).map(|i| authority(true, i)).collect();
+    out.extend((0..n - ministries).map(|i| authority(false, i)));
     normalise(&mut out);
     out
+}
+
+/// The `i`-th (from 0) ministry or province, `G01`/`H01` first, before
+/// normalising, in being from the start of time.
+fn authority(ministry: bool, i: usize) -> Authority {
+    let rank = i as f64 + 1.0;
+    // A few big ones and a long tail; a spread of full-online adoption.
+    let spread = golden(i as u64 + if ministry { 1 } else { 101 });
+    Authority {
+        code: format!("{}{:02}", if ministry { 'G' } else { 'H' }, i + 1),
+        ministry,
+        agencies: 2 + (i % 5) as u8,
+        weight: rank.powf(-0.8),
+        full_online_factor: 0.6 + 0.8 * spread,
+        offset_hours: if i % 3 == 2 { 0 } else { 7 },
+        from: None,
+        until: None,
+        successor: None,
+    }
+}
+
+/// Who files with whom from a day on, until the next reorganisation: each
+/// authority's share of all dossiers (0 while it is not in being) and its
+/// full-online factor.
+#[derive(Debug, Clone)]
+pub struct Period {
+    /// The first day (Vietnam's); `None`: from the start of time.
+    pub from: Option<Date>,
+    pub weights: Vec<f64>,
+    pub factors: Vec<f64>,
+}
+
+/// The simulated country as it changes: the first `n` authorities of 2024
+/// ([`authorities`]), then the units of the directory of authorities that
+/// took any of them over (appended, with no volume of their own), each with
+/// its days in being; and one [`Period`] per stretch between
+/// reorganisations. From a reorganisation on, a unit's dossiers go to the
+/// unit that took it over, and the two's full-online factors blend by
+/// volume: mergers stay within a kind, so each kind's volume and mean
+/// factor, hence every target, stay as in 2024.
+pub fn country(n: usize) -> (Vec<Authority>, Vec<Period>) {
+    let directory = Directory::official().expect("the shipped directory reads (its unit tests check it)");
+    let mut all = authorities(n);
+    let mut i = 0;
+    while i < all.len() {
+        let rows: Vec<_> = directory.units().iter().filter(|u| u.code == all[i].code).collect();
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            (all[i].from, all[i].until) = (first.valid_from, last.valid_to);
+            if let Some(next) = &last.successor {
+                let at = all.iter().position(|a| &a.code == next).unwrap_or_else(|| {
+                    let ministry = next.starts_with('G');
+                    let number: usize = next[1..].parse().expect("the directory checks codes");
+                    all.push(Authority { weight: 0.0, ..authority(ministry, number - 1) });
+                    all.len() - 1
+                });
+                all[i].successor = Some(at);
+            }
+        }
+        i += 1;
+    }
+    let changes: BTreeSet<Date> =
+        all.iter().flat_map(|a| [a.from, a.until.and_then(Date::next_day)]).flatten().collect();
+    let mut periods = vec![Period {
+        from: None,
+        weights: all.iter().map(|a| a.weight).collect(),
+        factors: all.iter().map(|a| a.full_online_factor).collect(),
+    }];
+    for day in changes {
+        let (mut weights, mut volume) = (vec![0.0; all.len()], vec![0.0; all.len()]);
+        for a in &all {
+            if let Some(carrier) = carrier(&all, a, day) {
+                weights[carrier] += a.weight;
+                volume[carrier] += a.weight * a.full_online_factor;
+            }
+        }
+        let factors = weights.iter().zip(&volume).map(|(w, v)| if *w > 0.0 { v / w } else { 1.0 }).collect();
+        periods.push(Period { from: Some(day), weights, factors });
+    }
+    (all, periods)
+}
+
+/// The authority in being on `day` that handles `a`'s dossiers: itself, or
+/// the unit that took it over, followed; `None` before it exists.
+fn carrier(all: &[Authority], a: &Authority, day: Date) -> Option<usize> {
+    let mut at = all.iter().position(|x| x.code == a.code)?;
+    for _ in 0..all.len() {
+        let x = &all[at];
+        if x.in_being_on(day) {
+            return Some(at);
+        }
+        at = x.successor.filter(|_| x.until.is_some_and(|until| until < day))?;
+    }
+    None
 }
 
 /// Scales the factors so each kind's volume-weighted mean factor is exactly 1,
@@ -332,6 +428,51 @@ mod tests {
                 all.iter().map(|a| a.weight * a.full_online_factor * if a.ministry { 0.61 } else { 0.17 }).sum();
             assert!((national - FULL_ONLINE_NATIONAL).abs() < 1e-9, "n={n}: {national}");
         }
+    }
+
+    #[test]
+    fn the_country_follows_the_2025_reorganisations_and_keeps_every_target() {
+        let (all, periods) = country(85);
+        let day = |d: Date| periods.iter().rfind(|p| p.from.is_none_or(|f| f <= d)).unwrap();
+        let in_being = |p: &Period, ministry: bool| {
+            all.iter().zip(&p.weights).filter(|(a, w)| a.ministry == ministry && **w > 0.0).count()
+        };
+        for (on, ministries, provinces) in [
+            (date!(2024 - 07 - 01), 22, 63),
+            (date!(2025 - 03 - 01), 17, 63),
+            (date!(2025 - 07 - 01), 17, 34),
+            (date!(2026 - 12 - 04), 17, 34),
+        ] {
+            let p = day(on);
+            assert_eq!((in_being(p, true), in_being(p, false)), (ministries, provinces), "{on}");
+            for (a, w) in all.iter().zip(&p.weights) {
+                assert_eq!(*w > 0.0, a.in_being_on(on), "{} on {on}", a.code);
+            }
+            for (ministry, target, share) in
+                [(true, FULL_ONLINE_MINISTRIES, MINISTRY_SHARE), (false, FULL_ONLINE_PROVINCES, 1.0 - MINISTRY_SHARE)]
+            {
+                let kind = || all.iter().enumerate().filter(|(_, a)| a.ministry == ministry).map(|(i, _)| i);
+                let weight: f64 = kind().map(|i| p.weights[i]).sum();
+                let full = kind().map(|i| p.weights[i] * p.factors[i] * target).sum::<f64>() / weight;
+                assert!((weight - share).abs() < 1e-9 && (full - target).abs() < 1e-9, "{on}: {weight} {full}");
+                assert!(kind().all(|i| p.factors[i] * target < 1.0));
+            }
+        }
+        // Tuyên Quang takes Hà Giang's dossiers from 1 July 2025; the new
+        // Ministry of Agriculture and Environment, two ministries' from 1 March.
+        let at = |code: &str| all.iter().position(|a| a.code == code).unwrap();
+        let (before, after) = (day(date!(2025 - 06 - 30)), day(date!(2025 - 07 - 01)));
+        let (h02, h05) = (at("H02"), at("H05"));
+        assert!((after.weights[h05] - before.weights[h02] - before.weights[h05]).abs() < 1e-12);
+        let g23 = at("G23");
+        assert_eq!(day(date!(2025 - 02 - 28)).weights[g23], 0.0);
+        let merged = all[at("G09")].weight + all[at("G12")].weight;
+        assert!((day(date!(2025 - 03 - 01)).weights[g23] - merged).abs() < 1e-12);
+        // A small country gets the units that took its authorities over:
+        // Tuyên Quang (H05) for Hà Giang, Thái Nguyên (H12) for Bắc Kạn.
+        let (small, _) = country(5);
+        let codes: Vec<&str> = small.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(codes, ["G01", "H01", "H02", "H03", "H04", "H05", "H12"]);
     }
 
     #[test]

@@ -27,10 +27,10 @@ use dvc_warehouse::Calendar;
 use rand::distr::weighted::WeightedIndex;
 use rand::prelude::*;
 use rand::rngs::StdRng;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::catalog::{self, Authority, PROCEDURES, Procedure, golden};
-use crate::petition::{self, About};
+use crate::petition::{self, About, VIETNAM};
 
 /// Events of generated dossiers, each stream in the order it was generated.
 #[derive(Debug, Clone, Default)]
@@ -65,13 +65,21 @@ pub struct Portal {
     rng: StdRng,
     next: u64,
     authorities: Vec<Authority>,
-    pick_authority: WeightedIndex<f64>,
+    /// From each reorganisation on: who files with whom.
+    periods: Vec<Picking>,
     pick_fee: WeightedIndex<u32>,
     /// Per authority: dossiers so far, and the sequence's random phase.
     sequence: Vec<(u64, u64)>,
     /// The random phase of the sequence that picks petitioned dossiers.
     petition_phase: u64,
     calendar: &'static Calendar,
+}
+
+/// One [`catalog::Period`], ready to draw from.
+struct Picking {
+    from: Option<Date>,
+    pick: WeightedIndex<f64>,
+    factors: Vec<f64>,
 }
 
 /// The draws that make one dossier: with its portal, enough to generate its
@@ -97,16 +105,24 @@ pub fn mix(a: u64, b: u64) -> u64 {
 }
 
 impl Portal {
-    /// A country of `authorities` authorities (2 to 85), seeded.
+    /// A country of `authorities` authorities of 2024 (2 to 85) and the
+    /// units that took them over later, seeded.
     pub fn new(seed: u64, authorities: usize) -> Portal {
         let mut rng = StdRng::seed_from_u64(seed);
-        let authorities = catalog::authorities(authorities);
-        let pick_authority = WeightedIndex::new(authorities.iter().map(|a| a.weight)).expect("positive weights");
+        let (authorities, periods) = catalog::country(authorities);
+        let periods = periods
+            .into_iter()
+            .map(|p| Picking {
+                from: p.from,
+                pick: WeightedIndex::new(p.weights).expect("every period has authorities in being"),
+                factors: p.factors,
+            })
+            .collect();
         let pick_fee = WeightedIndex::new(catalog::FEES.iter().map(|(_, w)| *w)).expect("positive weights");
         let sequence = authorities.iter().map(|_| (0, rng.random_range(0..1_000_000))).collect();
         let calendar = Calendar::official().expect("the shipped calendar reads (its unit tests check it)");
         let petition_phase = mix(seed, PETITION_SALT) % 1_000_000;
-        Portal { seed, rng, next: 0, authorities, pick_authority, pick_fee, sequence, petition_phase, calendar }
+        Portal { seed, rng, next: 0, authorities, periods, pick_fee, sequence, petition_phase, calendar }
     }
 
     /// Whether dossier `n` gets a petition: [`catalog::PETITIONS_PER_DOSSIER`]
@@ -142,9 +158,9 @@ impl Portal {
         }
     }
 
-    /// The authorities of this country.
-    pub fn authorities(&self) -> &[Authority] {
-        &self.authorities
+    /// The authorities of this country in being on `day`.
+    pub fn authorities_on(&self, day: Date) -> Vec<Authority> {
+        self.authorities.iter().filter(|a| a.in_being_on(day)).cloned().collect()
     }
 
     /// Draws the next dossier, submitted at `submitted`: its authority, and
@@ -152,13 +168,15 @@ impl Portal {
     pub fn next_dossier(&mut self, submitted: OffsetDateTime) -> DossierSeed {
         let n = self.next;
         self.next += 1;
-        let a = self.pick_authority.sample(&mut self.rng);
+        let day = submitted.to_offset(VIETNAM).date();
+        let period = self.periods.iter().rfind(|p| p.from.is_none_or(|from| from <= day)).expect("the first is open");
+        let a = period.pick.sample(&mut self.rng);
         let (count, phase) = &mut self.sequence[a];
         let u = golden(*count + *phase);
         *count += 1;
-        let authority = &self.authorities[a];
-        let target = if authority.ministry { catalog::FULL_ONLINE_MINISTRIES } else { catalog::FULL_ONLINE_PROVINCES };
-        DossierSeed { n, submitted, authority: a as u16, full_online: u < target * authority.full_online_factor }
+        let target =
+            if self.authorities[a].ministry { catalog::FULL_ONLINE_MINISTRIES } else { catalog::FULL_ONLINE_PROVINCES };
+        DossierSeed { n, submitted, authority: a as u16, full_online: u < target * period.factors[a] }
     }
 
     /// Every event of the dossier's life (some in the future of its

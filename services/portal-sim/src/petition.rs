@@ -27,7 +27,7 @@ pub const ANSWER_WITHIN: u32 = 15;
 pub const PUBLISH_WITHIN: u32 = 2;
 
 /// Vietnam's time, whose dates the working days count.
-const VIETNAM: UtcOffset = offset!(+7);
+pub(crate) const VIETNAM: UtcOffset = offset!(+7);
 
 /// Who a petition is about, and the offset of the system that writes it.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::catalog;
 use crate::lifecycle::{DossierSeed, Portal, Traffic, mix};
+use crate::petition::VIETNAM;
 use crate::synthetic::{Message, json};
 
 /// Relative load by hour of the day in Vietnam (UTC+7): office hours with a
@@ -141,7 +142,7 @@ impl Timeline {
     ) -> Timeline {
         let arrivals = events_per_second / events_per_dossier(seed, authorities);
         let portal = Portal::new(seed, authorities);
-        let catalogue = catalog::catalogue(portal.authorities(), start)
+        let catalogue = catalog::catalogue(&portal.authorities_on(start.to_offset(VIETNAM).date()), start)
             .iter()
             .map(|e| Outgoing {
                 at: start,

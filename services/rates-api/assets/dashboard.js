@@ -89,6 +89,8 @@ let sortState = { column: 0, ascending: true };
 async function drawTable(catalog, p) {
   const answers = await Promise.all(catalog.map((m) => rates(m, "authority_code", p)));
   const codes = [...new Set(answers.flatMap((a) => a.rows.map((r) => r.group)))].sort();
+  // The directory's name for each code (rows of codes it does not list have none).
+  const names = new Map(answers.flatMap((a) => a.rows.filter((r) => r.name).map((r) => [r.group, r.name])));
   const table = document.getElementById("authorities");
   table.replaceChildren();
   const head = table.createTHead().insertRow();
@@ -104,7 +106,7 @@ async function drawTable(catalog, p) {
   const body = table.createTBody();
   for (const code of codes) {
     const tr = body.insertRow();
-    tr.insertCell().textContent = code;
+    tr.insertCell().textContent = names.has(code) ? `${names.get(code)} (${code})` : code;
     catalog.forEach((metric, i) => {
       const r = answers[i].rows.find((x) => x.group === code);
       tr.insertCell().appendChild(figure(metric, code, r ? r.value : null));

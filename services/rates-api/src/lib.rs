@@ -24,7 +24,10 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
-use dvc_warehouse::{ClickHouseArgs, GroupBy, MEASURES, METRICS, MetricKind, metric, pending_delta_query, range_query};
+use dvc_warehouse::{
+    ClickHouseArgs, Directory, DirectoryRow, GroupBy, MEASURES, METRICS, MetricKind, metric, pending_delta_query,
+    range_query,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::macros::{format_description, offset};
@@ -104,6 +107,9 @@ struct Api {
     query_timeout: Duration,
     answers: Option<Answers>,
     check: Arc<Mutex<Option<Check>>>,
+    /// The directory of authorities, read again once a minute: the names
+    /// of `authority_code` rows.
+    directory: moka::future::Cache<(), Arc<Directory>>,
 }
 
 /// The pending check in flight (`None` until it answers). One runs at a
@@ -238,14 +244,36 @@ struct GroupSums {
 struct RollupSums {
     batch: Batch,
     rows: Vec<GroupSums>,
-    /// The body of that answer and the delta it added, so that the
-    /// requests sharing both share the body too.
+    /// The body of that answer and what it added, so that the requests
+    /// sharing both share the body too.
     made: Mutex<Option<(Added, Bytes)>>,
 }
 
-/// The delta an answer added: none, or one check's (a `Weak` names it
-/// without keeping it alive).
-type Added = Option<Weak<Vec<DeltaRow>>>;
+/// What an answer added to the sums: one check's delta, if any, and the
+/// directory its names came from, if any (a `Weak` names each without
+/// keeping it alive).
+#[derive(Debug)]
+struct Added {
+    delta: Option<Weak<Vec<DeltaRow>>>,
+    directory: Option<Weak<Directory>>,
+}
+
+impl Added {
+    fn new(delta: Option<&Delta>, directory: Option<&Arc<Directory>>) -> Added {
+        Added { delta: delta.map(Arc::downgrade), directory: directory.map(Arc::downgrade) }
+    }
+
+    fn same(&self, other: &Added) -> bool {
+        fn same<T>(a: &Option<Weak<T>>, b: &Option<Weak<T>>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Weak::ptr_eq(a, b),
+                _ => false,
+            }
+        }
+        same(&self.delta, &other.delta) && same(&self.directory, &other.directory)
+    }
+}
 
 impl RollupSums {
     fn new(batch: Batch, rows: Vec<GroupSums>) -> RollupSums {
@@ -257,25 +285,27 @@ impl RollupSums {
         self.rows.iter().map(|r| r.d.len() + r.grp.len() + r.progress.len() + 224).sum::<usize>() + 64
     }
 
-    /// The body of `request`'s answer from these sums and `delta`, made
-    /// once for each delta added.
-    fn answer(&self, endpoint: Endpoint, request: &RatesRequest, delta: Option<&Delta>) -> Result<Bytes, Unavailable> {
+    /// The body of `request`'s answer from these sums, `delta` and the
+    /// names of `directory`, made once for each delta and directory added.
+    fn answer(
+        &self,
+        endpoint: Endpoint,
+        request: &RatesRequest,
+        delta: Option<&Delta>,
+        directory: Option<&Arc<Directory>>,
+    ) -> Result<Bytes, Unavailable> {
+        let added = Added::new(delta, directory);
         let mut made = self.made.lock().expect("the answer lock is never poisoned");
-        if let Some((with, body)) = &*made {
-            let same = match (with, delta) {
-                (None, None) => true,
-                (Some(with), Some(delta)) => Weak::ptr_eq(with, &Arc::downgrade(delta)),
-                _ => false,
-            };
-            if same {
-                return Ok(body.clone());
-            }
+        if let Some((with, body)) = &*made
+            && with.same(&added)
+        {
+            return Ok(body.clone());
         }
         let rows = delta.map_or(&[][..], |d| d.as_slice());
         let figures = figures(endpoint, request, &self.rows, rows)
             .inspect_err(|disagree| tracing::warn!(error = %disagree.0, "answered 503"))?;
-        let body = body(endpoint, request, figures);
-        *made = Some((delta.map(Arc::downgrade), body.clone()));
+        let body = body(endpoint, request, figures, directory.map(Arc::as_ref));
+        *made = Some((added, body.clone()));
         Ok(body)
     }
 }
@@ -327,6 +357,7 @@ pub fn router(clickhouse: clickhouse::Client, limits: &Limits) -> Router {
         query_timeout: Duration::from_millis(limits.query_timeout_ms),
         answers: Answers::new(limits.answer_cache_mb),
         check: Arc::default(),
+        directory: directory_cache(),
     };
     Router::new()
         .route("/v1/rates", get(rates))
@@ -347,10 +378,22 @@ pub fn router(clickhouse: clickhouse::Client, limits: &Limits) -> Router {
         .with_state(api)
 }
 
+/// How long the API keeps the directory of authorities before reading it
+/// again (a new one loaded by the migrate step shows within this).
+const DIRECTORY_TTL: Duration = Duration::from_secs(60);
+
+fn directory_cache() -> moka::future::Cache<(), Arc<Directory>> {
+    moka::future::Cache::builder().time_to_live(DIRECTORY_TTL).build()
+}
+
 /// One row of `/v1/rates`.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct RateRow {
     pub group: String,
+    /// The unit's name, on rows grouped by `authority_code` whose code the
+    /// directory of authorities lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub numerator: Option<u64>,
     pub denominator: Option<u64>,
     /// A fraction for rates, an integer for totals.
@@ -441,13 +484,16 @@ fn rate_row(metric: &dvc_warehouse::Metric, group: String, numerator: u64, denom
     match metric.kind {
         MetricKind::Rate => RateRow {
             group,
+            name: None,
             numerator: Some(numerator),
             denominator: Some(denominator),
             value: (denominator > 0)
                 .then(|| serde_json::Number::from_f64(numerator as f64 / denominator as f64))
                 .flatten(),
         },
-        MetricKind::Total => RateRow { group, numerator: None, denominator: None, value: Some(numerator.into()) },
+        MetricKind::Total => {
+            RateRow { group, name: None, numerator: None, denominator: None, value: Some(numerator.into()) }
+        }
     }
 }
 
@@ -550,12 +596,19 @@ impl Api {
     /// ids' share, both read at the same rollup batch. When batches keep
     /// landing between the two reads, the catalog's exact query.
     async fn answer(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Bytes, Unavailable> {
+        let directory = match request.group {
+            GroupBy::AuthorityCode => self.directory().await,
+            _ => None,
+        };
+        let directory = directory.as_ref();
         for _ in 0..ATTEMPTS {
             let snapshot = self.snapshot().await?;
             let sums = self.rollup_sums(endpoint, request, &snapshot.batch).await?;
             match &snapshot.delta {
-                None => return sums.answer(endpoint, request, None),
-                Some(delta) if sums.batch == snapshot.batch => return sums.answer(endpoint, request, Some(delta)),
+                None => return sums.answer(endpoint, request, None, directory),
+                Some(delta) if sums.batch == snapshot.batch => {
+                    return sums.answer(endpoint, request, Some(delta), directory);
+                }
                 Some(_) => tracing::debug!(
                     checked = snapshot.batch.number,
                     summed = sums.batch.number,
@@ -563,7 +616,25 @@ impl Api {
                 ),
             }
         }
-        Ok(body(endpoint, request, self.exact(endpoint, request).await?))
+        Ok(body(endpoint, request, self.exact(endpoint, request).await?, directory.map(Arc::as_ref)))
+    }
+
+    /// The directory of authorities the migrate step stored, or `None`
+    /// (logged) when it cannot be read: the answer goes out without names.
+    async fn directory(&self) -> Option<Arc<Directory>> {
+        let read = async {
+            let query = self.clickhouse.query("SELECT ?fields FROM authorities");
+            let rows: Vec<DirectoryRow> =
+                self.bounded(query, async |q| q.fetch_all().await).await.map_err(|e| anyhow::anyhow!(e.0))?;
+            Directory::from_rows(rows).map(Arc::new)
+        };
+        match self.directory.try_get_with((), read).await {
+            Ok(directory) => Some(directory),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "no names: the directory of authorities is unreadable");
+                None
+            }
+        }
     }
 
     /// The rollup's sums of `request`, shared among the requests at `batch`.
@@ -676,11 +747,19 @@ fn figures(
         .collect()
 }
 
-/// The answer's JSON body (CONTRACT.md §6).
-fn body(endpoint: Endpoint, request: &RatesRequest, figures: Vec<Figure>) -> Bytes {
+/// The answer's JSON body (CONTRACT.md §6), rows grouped by
+/// `authority_code` named from `directory`.
+fn body(endpoint: Endpoint, request: &RatesRequest, figures: Vec<Figure>, directory: Option<&Directory>) -> Bytes {
+    let row = |grp: String, n, d| {
+        let mut row = rate_row(request.metric, grp, n, d);
+        if let Some(directory) = directory {
+            row.name = directory.name(&row.group, request.to).map(str::to_owned);
+        }
+        row
+    };
     let rows = match endpoint {
-        Endpoint::Rates => rate_rows(request, figures),
-        Endpoint::Series => series_rows(request, figures),
+        Endpoint::Rates => rate_rows(request, figures, row),
+        Endpoint::Series => series_rows(figures, row),
     };
     let body = json!({
         "metric": request.metric.name,
@@ -694,11 +773,14 @@ fn body(endpoint: Endpoint, request: &RatesRequest, figures: Vec<Figure>) -> Byt
 
 /// `/v1/rates` rows: one per group, sorted; the national figure even when
 /// nothing was counted.
-fn rate_rows(request: &RatesRequest, figures: Vec<Figure>) -> Vec<serde_json::Value> {
-    let mut rows: Vec<RateRow> =
-        figures.into_iter().map(|(_, grp, n, d)| rate_row(request.metric, grp, n, d)).collect();
+fn rate_rows(
+    request: &RatesRequest,
+    figures: Vec<Figure>,
+    row: impl Fn(String, u64, u64) -> RateRow,
+) -> Vec<serde_json::Value> {
+    let mut rows: Vec<RateRow> = figures.into_iter().map(|(_, grp, n, d)| row(grp, n, d)).collect();
     if rows.is_empty() && request.group == GroupBy::National {
-        rows.push(rate_row(request.metric, "national".to_owned(), 0, 0));
+        rows.push(row("national".to_owned(), 0, 0));
     }
     rows.sort_by(|a, b| a.group.cmp(&b.group));
     rows.into_iter().map(|r| json!(r)).collect()
@@ -710,11 +792,11 @@ async fn series(State(api): State<Api>, Query(params): Query<HashMap<String, Str
     api.respond(Endpoint::Series, &params).await
 }
 
-fn series_rows(request: &RatesRequest, figures: Vec<Figure>) -> Vec<serde_json::Value> {
+fn series_rows(figures: Vec<Figure>, row: impl Fn(String, u64, u64) -> RateRow) -> Vec<serde_json::Value> {
     figures
         .into_iter()
         .map(|(day, grp, n, d)| {
-            let mut row = json!(rate_row(request.metric, grp, n, d));
+            let mut row = json!(row(grp, n, d));
             row["day"] = json!(day);
             row
         })
@@ -805,6 +887,7 @@ mod tests {
             query_timeout: Duration::from_secs(1),
             answers: None,
             check: Arc::default(),
+            directory: directory_cache(),
         }
     }
 
@@ -913,19 +996,53 @@ mod tests {
         use time::macros::date;
         let july = request("online_share", GroupBy::National, date!(2024 - 07 - 01), date!(2024 - 07 - 31));
         let sums = RollupSums::new(Batch::default(), vec![sums("", "national", [1, 2, 2])]);
-        let alone = sums.answer(Endpoint::Rates, &july, None).unwrap();
-        let again = sums.answer(Endpoint::Rates, &july, None).unwrap();
+        let alone = sums.answer(Endpoint::Rates, &july, None, None).unwrap();
+        let again = sums.answer(Endpoint::Rates, &july, None, None).unwrap();
         assert_eq!(alone.as_ptr(), again.as_ptr(), "the same body, not made again");
         let value = |body: &Bytes| serde_json::from_slice::<serde_json::Value>(body).unwrap()["rows"][0].clone();
         assert_eq!(value(&alone)["numerator"], 1);
         let delta: Delta = Arc::new(vec![delta("2024-07-05", "H29", "A", &[("online", 1), ("dossier", 1)])]);
-        let with = sums.answer(Endpoint::Rates, &july, Some(&delta)).unwrap();
+        let with = sums.answer(Endpoint::Rates, &july, Some(&delta), None).unwrap();
         assert_eq!((value(&with)["numerator"].clone(), value(&with)["denominator"].clone()), (2.into(), 3.into()));
-        assert_eq!(sums.answer(Endpoint::Rates, &july, Some(&delta)).unwrap().as_ptr(), with.as_ptr());
+        assert_eq!(sums.answer(Endpoint::Rates, &july, Some(&delta), None).unwrap().as_ptr(), with.as_ptr());
         let next_check: Delta = Arc::new(Vec::new());
-        let other = sums.answer(Endpoint::Rates, &july, Some(&next_check)).unwrap();
+        let other = sums.answer(Endpoint::Rates, &july, Some(&next_check), None).unwrap();
         assert_eq!(value(&other)["numerator"], 1, "another check's delta: made again");
         assert_ne!(other.as_ptr(), with.as_ptr());
+    }
+
+    #[test]
+    fn rows_by_authority_code_carry_the_name_the_unit_had_by_the_last_day() {
+        use time::macros::date;
+        let units = "code,kind,name,valid_from,valid_to,successor\n\
+                     H02,province,Hà Giang,,2025-06-30,H05\nH05,province,Tuyên Quang,,,\n\
+                     H31,province,Thừa Thiên Huế,,2024-12-31,\nH31,province,Huế,2025-01-01,,\n";
+        let directory = Arc::new(Directory::parse(units).unwrap());
+        let names = |request: &RatesRequest, endpoint: Endpoint, directory: Option<&Arc<Directory>>| {
+            let all = ["H02", "H31", "G07"].map(|code| sums("2024-12-31", code, [1, 2, 2])).into();
+            let body = RollupSums::new(Batch::default(), all).answer(endpoint, request, None, directory).unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            body["rows"].as_array().unwrap().iter().map(|r| r.get("name").cloned()).collect::<Vec<_>>()
+        };
+        let name = |n: &str| Some(json!(n));
+        let spanning = request("online_share", GroupBy::AuthorityCode, date!(2024 - 12 - 01), date!(2025 - 08 - 31));
+        assert_eq!(
+            names(&spanning, Endpoint::Rates, Some(&directory)),
+            [None, name("Hà Giang"), name("Huế")],
+            "G07 is not listed; H02 keeps its last name; H31 shows the name it had by the range's end"
+        );
+        let before = request("online_share", GroupBy::AuthorityCode, date!(2024 - 12 - 01), date!(2024 - 12 - 31));
+        assert_eq!(
+            names(&before, Endpoint::Series, Some(&directory)),
+            [None, name("Hà Giang"), name("Thừa Thiên Huế")]
+        );
+        assert_eq!(names(&before, Endpoint::Rates, None), [None, None, None], "no directory: no names");
+        let sums = RollupSums::new(Batch::default(), vec![sums("", "H31", [1, 2, 2])]);
+        let first = sums.answer(Endpoint::Rates, &before, None, Some(&directory)).unwrap();
+        assert_eq!(sums.answer(Endpoint::Rates, &before, None, Some(&directory)).unwrap().as_ptr(), first.as_ptr());
+        let reloaded = Arc::new(Directory::parse(units).unwrap());
+        let again = sums.answer(Endpoint::Rates, &before, None, Some(&reloaded)).unwrap();
+        assert_ne!(again.as_ptr(), first.as_ptr(), "a directory read again: made again");
     }
 
     #[test]

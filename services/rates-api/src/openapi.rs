@@ -101,6 +101,7 @@ pub fn document() -> Value {
                 "required": ["group", "numerator", "denominator", "value"],
                 "properties": {
                     "group": { "type": "string", "description": "national, ministry/province, or the code" },
+                    "name": { "type": "string", "description": "group_by=authority_code only: the unit's name from the directory of authorities (the one it had by the range's last day); absent for a code the directory does not list" },
                     "numerator": { "type": ["integer", "null"], "description": "null for sum-only metrics" },
                     "denominator": { "type": ["integer", "null"], "description": "null for sum-only metrics" },
                     "value": { "type": ["number", "null"], "description": "numerator/denominator; null when the denominator is 0; the total for sum-only metrics" }

@@ -12,8 +12,10 @@ use std::sync::LazyLock;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
-use time::macros::{date, format_description};
+use time::macros::date;
 use time::{Date, Month, Weekday};
+
+use crate::reference::{day_number, parse_date};
 
 static CSV: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/reference/vn-days-off.csv"));
 
@@ -237,11 +239,6 @@ fn is_weekend(date: Date) -> bool {
     matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday)
 }
 
-fn parse_date(text: &str) -> Result<Date> {
-    Date::parse(text, format_description!("[year]-[month]-[day]"))
-        .with_context(|| format!("{text:?} is not a YYYY-MM-DD date"))
-}
-
 fn parse_line(line: &str, n: usize) -> Result<(Date, Listed)> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
     let [day, kind, holiday] = fields[..] else {
@@ -331,12 +328,11 @@ struct CalendarRow {
 
 impl Calendar {
     fn rows(&self) -> Result<Vec<CalendarRow>> {
-        let epoch = date!(1970 - 01 - 01);
         self.days
             .iter()
             .map(|d| {
                 Ok(CalendarRow {
-                    day: u16::try_from((d.date - epoch).whole_days())?,
+                    day: day_number(d.date)?,
                     working: u8::from(d.kind.is_working()),
                     ordinal: d.ordinal,
                     kind: d.kind.as_str().to_owned(),
@@ -349,40 +345,15 @@ impl Calendar {
     }
 }
 
-/// Makes `working_calendar` hold the shipped calendar: nothing to do when it
-/// does; otherwise the new rows go into a table of their own, swapped in with
-/// one RENAME, so a reader sees the old calendar or the new one, never part.
-/// Returns whether it loaded.
+/// Makes `working_calendar` hold the shipped calendar (swapped in whole
+/// when it changed). Returns whether it loaded.
 pub(crate) async fn load(db: &Client) -> Result<bool> {
     let rows = Calendar::official()?.rows()?;
-    let stored: Vec<CalendarRow> = db
-        .query("SELECT ?fields FROM working_calendar ORDER BY day")
-        .fetch_all()
-        .await
-        .context("reading working_calendar")?;
-    if stored == rows {
-        return Ok(false);
+    let loaded = crate::reference::replace(db, "working_calendar", "day", &rows).await?;
+    if loaded {
+        tracing::info!(days = rows.len(), "loaded the working-day calendar");
     }
-    for sql in [
-        "DROP TABLE IF EXISTS working_calendar_old",
-        "DROP TABLE IF EXISTS working_calendar_load",
-        "CREATE TABLE working_calendar_load AS working_calendar",
-    ] {
-        db.query(sql).execute().await.with_context(|| sql.to_owned())?;
-    }
-    let mut insert = db.insert::<CalendarRow>("working_calendar_load").await?;
-    for row in &rows {
-        insert.write(row).await?;
-    }
-    insert.end().await.context("writing working_calendar_load")?;
-    for sql in [
-        "RENAME TABLE working_calendar TO working_calendar_old, working_calendar_load TO working_calendar",
-        "DROP TABLE working_calendar_old",
-    ] {
-        db.query(sql).execute().await.with_context(|| sql.to_owned())?;
-    }
-    tracing::info!(days = rows.len(), "loaded the working-day calendar");
-    Ok(true)
+    Ok(loaded)
 }
 
 #[cfg(test)]

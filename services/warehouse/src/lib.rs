@@ -1,17 +1,21 @@
 //! DVC Pulse's ClickHouse side: how services connect (one set of flags for
 //! all), which errors are worth retrying, and the migrate step that applies
 //! `schemas/clickhouse/*.sql` in order, then loads the reference data of
-//! `schemas/reference/` (the working-day calendar).
+//! `schemas/reference/` (the working-day calendar and the directory of
+//! authorities).
 
 mod calendar;
 mod config;
+mod directory;
 mod errors;
 mod metrics;
 mod migrate;
+mod reference;
 pub mod runtime;
 
 pub use calendar::{Calendar, CalendarDay, DayKind, FIRST_DAY, Holiday};
 pub use config::{ClickHouseArgs, flag_defaults};
+pub use directory::{Directory, DirectoryRow, Unit};
 pub use errors::{Retry, classify};
 pub use metrics::{GroupBy, MEASURES, METRICS, Metric, MetricKind, Source, metric, pending_delta_query, range_query};
-pub use migrate::{Migration, ServerVersion, migrate, migrate_to, migrations};
+pub use migrate::{Migration, ServerVersion, migrate, migrate_to, migrate_with, migrations};

@@ -27,6 +27,8 @@ use clickhouse::{Client, Row};
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 
+use crate::Directory;
+
 static SQL_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../schemas/clickhouse");
 
 /// A directive: a comment line the migrate step reads (module documentation).
@@ -48,6 +50,10 @@ const TEXT_CHECKSUMS: &[(u32, &str, &str)] = &[
 /// The migration that creates `working_calendar`, which the migrate step
 /// then fills from `schemas/reference/vn-days-off.csv`.
 const CALENDAR_SINCE: u32 = 7;
+
+/// The migration that creates `authorities`, which the migrate step then
+/// fills from the directory of authorities.
+const DIRECTORY_SINCE: u32 = 8;
 
 /// One numbered SQL file.
 #[derive(Debug, Clone)]
@@ -254,11 +260,21 @@ struct Version {
 /// Creates `client`'s database if needed and applies every migration not
 /// yet recorded there. Returns the versions it applied.
 pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>> {
-    migrate_to(server, database, u32::MAX).await
+    run(server, database, u32::MAX, Directory::official()?).await
+}
+
+/// The same, with a deployment's own directory of authorities instead of
+/// the shipped one.
+pub async fn migrate_with(server: &Client, database: &str, directory: &Directory) -> Result<Vec<u32>> {
+    run(server, database, u32::MAX, directory).await
 }
 
 /// The same, up to migration `last` (to test upgrades from an earlier schema).
 pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Vec<u32>> {
+    run(server, database, last, Directory::official()?).await
+}
+
+async fn run(server: &Client, database: &str, last: u32, directory: &Directory) -> Result<Vec<u32>> {
     ensure!(
         !database.is_empty() && database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {database:?}: use letters, digits and _"
@@ -326,6 +342,9 @@ pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Ve
     }
     if last >= CALENDAR_SINCE {
         crate::calendar::load(&db).await?;
+    }
+    if last >= DIRECTORY_SINCE {
+        crate::directory::load(&db, directory).await?;
     }
     Ok(done)
 }
