@@ -373,6 +373,22 @@ fn normalise(authorities: &mut [Authority]) {
 mod tests {
     use super::*;
 
+    /// schemas/samples/procedure-catalog.jsonl, made by `dvc-portal-sim
+    /// --print-catalogue --now 2026-07-01T08:00:00+07:00`.
+    #[test]
+    fn the_shipped_sample_catalogue_is_the_one_the_simulator_publishes_on_1_july_2026() {
+        let shipped =
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/samples/procedure-catalog.jsonl"));
+        let entries = crate::lifecycle::Portal::new(0, 85).catalogue(time::macros::datetime!(2026-07-01 08:00 +7));
+        let per_authority = PROCEDURES.len() + CATALOGUE_ONLY.len();
+        assert_eq!(entries.len(), (17 + 34) * per_authority, "the 17 ministries and 34 provinces of July 2026");
+        let lines: Vec<&str> = shipped.lines().collect();
+        assert_eq!(lines.len(), entries.len());
+        for (line, e) in lines.iter().zip(&entries) {
+            assert_eq!(&CatalogEntry::decode(line.as_bytes()).unwrap(), e, "{line}");
+        }
+    }
+
     #[test]
     fn the_catalogue_lists_every_procedure_at_every_authority_with_late_ones_at_their_shares() {
         let all = authorities(85);

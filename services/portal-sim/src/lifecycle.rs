@@ -20,8 +20,8 @@
 //! schedules them in time for the simulator.
 
 use dvc_events::{
-    ApplicantType, Channel, DossierEvent, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus, PetitionEvent,
-    Place, Rating, ServiceLevel, Status,
+    ApplicantType, CatalogEntry, Channel, DossierEvent, FeedbackEvent, PaymentEvent, PaymentMethod, PaymentStatus,
+    PetitionEvent, Place, Rating, ServiceLevel, Status,
 };
 use dvc_warehouse::Calendar;
 use rand::distr::weighted::WeightedIndex;
@@ -161,6 +161,12 @@ impl Portal {
     /// The authorities of this country in being on `day`.
     pub fn authorities_on(&self, day: Date) -> Vec<Authority> {
         self.authorities.iter().filter(|a| a.in_being_on(day)).cloned().collect()
+    }
+
+    /// The procedure catalogue of every authority in being on `at`'s date
+    /// in Vietnam, updated at `at`: what the simulator publishes first.
+    pub fn catalogue(&self, at: OffsetDateTime) -> Vec<CatalogEntry> {
+        catalog::catalogue(&self.authorities_on(at.to_offset(VIETNAM).date()), at)
     }
 
     /// Draws the next dossier, submitted at `submitted`: its authority, and

@@ -8,6 +8,7 @@
 
 mod publisher;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use dvc_events::topics;
 use dvc_portal_sim::catalog;
+use dvc_portal_sim::lifecycle::Portal;
 use dvc_portal_sim::timeline::{FaultRates, Timeline, events_per_dossier};
 use indicatif::{ProgressBar, ProgressStyle};
 use time::format_description::well_known::Rfc3339;
@@ -74,6 +76,11 @@ struct Config {
     /// End of the backfill instead of the clock (RFC 3339); backfill only.
     #[arg(long, value_parser = parse_time)]
     now: Option<OffsetDateTime>,
+    /// Print the procedure catalogue it publishes first (JSON Lines, as
+    /// dvc-catalog reads them: every procedure at every authority in being
+    /// on --now's date, or today's) and exit without publishing.
+    #[arg(long)]
+    print_catalogue: bool,
 
     /// Share of events sent twice (the same event_id).
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
@@ -114,6 +121,16 @@ fn main() -> Result<()> {
     let config = Config::parse();
     if !(2..=usize::from(catalog::MINISTRIES) + usize::from(catalog::PROVINCES)).contains(&config.authorities) {
         bail!("--authorities must be between 2 and 85");
+    }
+    if config.print_catalogue {
+        // The catalogue is the same whatever the seed.
+        let at = config.now.unwrap_or_else(OffsetDateTime::now_utc);
+        let mut out = std::io::stdout().lock();
+        for entry in Portal::new(0, config.authorities).catalogue(at) {
+            serde_json::to_writer(&mut out, &entry)?;
+            writeln!(out)?;
+        }
+        return Ok(());
     }
     if config.now.is_some() && config.live_seconds != Some(0) {
         bail!("--now sets the end of a backfill: add --live-seconds 0");

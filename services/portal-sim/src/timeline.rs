@@ -15,9 +15,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::catalog;
 use crate::lifecycle::{DossierSeed, Portal, Traffic, mix};
-use crate::petition::VIETNAM;
 use crate::synthetic::{Message, json};
 
 /// Relative load by hour of the day in Vietnam (UTC+7): office hours with a
@@ -142,7 +140,8 @@ impl Timeline {
     ) -> Timeline {
         let arrivals = events_per_second / events_per_dossier(seed, authorities);
         let portal = Portal::new(seed, authorities);
-        let catalogue = catalog::catalogue(&portal.authorities_on(start.to_offset(VIETNAM).date()), start)
+        let catalogue = portal
+            .catalogue(start)
             .iter()
             .map(|e| Outgoing {
                 at: start,
