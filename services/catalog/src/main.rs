@@ -34,13 +34,8 @@ struct Config {
     dry_run: bool,
     /// Extra librdkafka producer settings, `key=value`, repeatable (TLS,
     /// SASL, client id).
-    #[arg(long = "kafka-option", value_parser = parse_option)]
+    #[arg(long = "kafka-option", value_parser = dvc_warehouse::runtime::key_value)]
     kafka_options: Vec<(String, String)>,
-}
-
-fn parse_option(s: &str) -> Result<(String, String), String> {
-    let (key, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
-    Ok((key.trim().to_owned(), value.trim().to_owned()))
 }
 
 #[tokio::main]

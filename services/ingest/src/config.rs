@@ -114,12 +114,11 @@ const CLIENT_OPTION_PREFIXES: [&str; 8] =
     ["security.", "ssl.", "sasl.", "client.", "socket.", "broker.", "reconnect.", "api.version"];
 
 fn parse_option(s: &str) -> Result<(String, String), String> {
-    let (key, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
-    let key = key.trim();
+    let (key, value) = dvc_warehouse::runtime::key_value(s)?;
     if let Some((_, why)) = REFUSED_OPTIONS.iter().find(|(refused, _)| *refused == key) {
         return Err(format!("{key} cannot be set: {why}"));
     }
-    Ok((key.to_owned(), value.trim().to_owned()))
+    Ok((key, value))
 }
 
 impl Config {

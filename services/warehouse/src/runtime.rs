@@ -1,5 +1,5 @@
-//! What every DVC Pulse service binary sets up the same way: its logs and
-//! its stop signal.
+//! What every DVC Pulse service binary sets up the same way: its logs, its
+//! stop signal and the `key=value` client options it takes.
 
 use tokio_util::sync::CancellationToken;
 
@@ -38,4 +38,11 @@ pub fn stop_on_signal() -> CancellationToken {
         on_signal.cancel();
     });
     stop
+}
+
+/// A `--kafka-option` (or any `key=value` flag): the key and the value,
+/// each trimmed.
+pub fn key_value(s: &str) -> Result<(String, String), String> {
+    let (key, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not key=value"))?;
+    Ok((key.trim().to_owned(), value.trim().to_owned()))
 }
