@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use dvc_events::{CatalogEntry, ServiceLevel};
+use dvc_events::{AuthorityKind, CatalogEntry, ServiceLevel};
 use dvc_warehouse::Directory;
 use time::macros::date;
 use time::{Date, OffsetDateTime};
@@ -239,7 +239,7 @@ pub struct Authority {
 
 impl Authority {
     pub fn in_being_on(&self, day: Date) -> bool {
-        self.from.is_none_or(|from| from <= day) && self.until.is_none_or(|until| day <= until)
+        dvc_warehouse::in_being(self.from, self.until, day)
     }
 }
 
@@ -309,7 +309,7 @@ pub fn country(n: usize) -> (Vec<Authority>, Vec<Period>) {
             (all[i].from, all[i].until) = (first.valid_from, last.valid_to);
             if let Some(next) = &last.successor {
                 let at = all.iter().position(|a| &a.code == next).unwrap_or_else(|| {
-                    let ministry = next.starts_with('G');
+                    let ministry = AuthorityKind::of(next) == Some(AuthorityKind::Ministry);
                     let number: usize = next[1..].parse().expect("the directory checks codes");
                     all.push(Authority { weight: 0.0, ..authority(ministry, number - 1) });
                     all.len() - 1

@@ -349,11 +349,7 @@ impl Calendar {
 /// when it changed). Returns whether it loaded.
 pub(crate) async fn load(db: &Client) -> Result<bool> {
     let rows = Calendar::official()?.rows()?;
-    let loaded = crate::reference::replace(db, "working_calendar", "day", &rows).await?;
-    if loaded {
-        tracing::info!(days = rows.len(), "loaded the working-day calendar");
-    }
-    Ok(loaded)
+    crate::reference::replace(db, "working_calendar", "day", &rows, "the working-day calendar").await
 }
 
 #[cfg(test)]

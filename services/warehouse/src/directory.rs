@@ -39,8 +39,14 @@ pub struct Unit {
 
 impl Unit {
     pub fn in_being_on(&self, day: Date) -> bool {
-        self.valid_from.is_none_or(|from| from <= day) && self.valid_to.is_none_or(|to| day <= to)
+        in_being(self.valid_from, self.valid_to, day)
     }
+}
+
+/// Whether a unit in being from `valid_from` to `valid_to` (both days
+/// included; `None`: open) is in being on `day`.
+pub fn in_being(valid_from: Option<Date>, valid_to: Option<Date>, day: Date) -> bool {
+    valid_from.is_none_or(|from| from <= day) && valid_to.is_none_or(|to| day <= to)
 }
 
 /// The checked directory: every code's rows in order of their days.
@@ -184,11 +190,6 @@ impl Directory {
         self.units.iter().find(|u| u.code == code && u.in_being_on(day))
     }
 
-    /// The units in being on `day`, by code.
-    pub fn on(&self, day: Date) -> impl Iterator<Item = &Unit> {
-        self.units.iter().filter(move |u| u.in_being_on(day))
-    }
-
     /// The name a range ending on `to` shows for `code`: the last name it
     /// took by then (a unit merged away keeps its last name; a unit renamed
     /// inside the range shows its new one). `None` for a code not listed.
@@ -250,13 +251,6 @@ impl Directory {
             .collect::<Result<_>>()?;
         Directory::new(units)
     }
-
-    /// Reads the directory the migrate step stored.
-    pub async fn stored(db: &Client) -> Result<Directory> {
-        let rows: Vec<DirectoryRow> =
-            db.query("SELECT ?fields FROM authorities").fetch_all().await.context("reading authorities")?;
-        Directory::from_rows(rows).context("the stored directory")
-    }
 }
 
 /// A row of `authorities` (migration 008): one unit of the directory, with
@@ -277,13 +271,8 @@ pub struct DirectoryRow {
 /// Makes `authorities` hold `directory` (swapped in whole when it changed).
 /// Returns whether it loaded.
 pub(crate) async fn load(db: &Client, directory: &Directory) -> Result<bool> {
-    let rows = directory.rows()?;
     let order = "authority_code, isNotNull(valid_from), valid_from";
-    let loaded = crate::reference::replace(db, "authorities", order, &rows).await?;
-    if loaded {
-        tracing::info!(units = rows.len(), "loaded the directory of authorities");
-    }
-    Ok(loaded)
+    crate::reference::replace(db, "authorities", order, &directory.rows()?, "the directory of authorities").await
 }
 
 #[cfg(test)]
@@ -297,7 +286,7 @@ mod tests {
     }
 
     fn names_on(day: Date, kind: AuthorityKind) -> Vec<&'static str> {
-        official().on(day).filter(|u| u.kind == kind).map(|u| u.name.as_str()).collect()
+        official().units().iter().filter(|u| u.in_being_on(day) && u.kind == kind).map(|u| u.name.as_str()).collect()
     }
 
     #[test]

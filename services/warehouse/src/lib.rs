@@ -15,7 +15,7 @@ pub mod runtime;
 
 pub use calendar::{Calendar, CalendarDay, DayKind, FIRST_DAY, Holiday};
 pub use config::{ClickHouseArgs, flag_defaults};
-pub use directory::{Directory, DirectoryRow, Unit};
+pub use directory::{Directory, DirectoryRow, Unit, in_being};
 pub use errors::{Retry, classify};
 pub use metrics::{GroupBy, MEASURES, METRICS, Metric, MetricKind, Source, metric, pending_delta_query, range_query};
 pub use migrate::{Migration, ServerVersion, migrate, migrate_to, migrate_with, migrations};

@@ -25,11 +25,12 @@ pub(crate) fn parse_date(text: &str) -> Result<Date> {
         .with_context(|| format!("{text:?} is not a YYYY-MM-DD date"))
 }
 
-/// Makes `table` hold exactly `rows`: nothing to do when it does (read in
-/// `order_by` order, compared row by row); otherwise the rows go into a
-/// table of their own, swapped in with one RENAME, so a reader sees the old
-/// contents or the new, never part. Returns whether it loaded.
-pub(crate) async fn replace<R>(db: &Client, table: &str, order_by: &str, rows: &[R]) -> Result<bool>
+/// Makes `table` hold exactly `rows` (`what` they are, for the log):
+/// nothing to do when it does (read in `order_by` order, compared row by
+/// row); otherwise the rows go into a table of their own, swapped in with
+/// one RENAME, so a reader sees the old contents or the new, never part.
+/// Returns whether it loaded.
+pub(crate) async fn replace<R>(db: &Client, table: &str, order_by: &str, rows: &[R], what: &str) -> Result<bool>
 where
     R: RowOwned + RowRead + RowWrite + PartialEq,
 {
@@ -57,5 +58,6 @@ where
     for sql in [format!("RENAME TABLE {table} TO {old}, {load} TO {table}"), format!("DROP TABLE {old}")] {
         db.query(&sql).execute().await.with_context(|| sql.clone())?;
     }
+    tracing::info!(table, rows = rows.len(), "loaded {what}");
     Ok(true)
 }
