@@ -150,7 +150,9 @@ async fn clickhouse_down_for_20_seconds_loses_and_duplicates_nothing() {
     };
     tokio::join!(streaming, outage);
     // A block the server wrote just before dying may be written again on retry
-    // (its answer was lost); the (topic, partition, offset) key folds it away.
+    // (its answer was lost); the (topic, partition, offset) key folds it away,
+    // once every batch is stored (committed), so no retry lands after the fold.
+    common::wait_for_commits(&env, SETTLE).await;
     for table in ["dossier_events", "payment_events", "feedback_events"] {
         let _ = env.client().query(&format!("OPTIMIZE TABLE {table} FINAL")).execute().await;
     }

@@ -77,6 +77,11 @@ impl TestEnv {
         &self.topics[stream as usize]
     }
 
+    /// The consumer group of this test's ingest.
+    pub fn group(&self) -> String {
+        format!("e2e.{}", self.name)
+    }
+
     /// `--dossier-topic=…` and the like: this test's topic of every stream,
     /// for ingest and the simulator.
     pub fn topic_args(&self) -> Vec<String> {
@@ -89,7 +94,7 @@ impl TestEnv {
         let mut args = vec![
             "dvc-ingest".to_owned(),
             format!("--brokers={}", brokers()),
-            format!("--group=e2e.{}", self.name),
+            format!("--group={}", self.group()),
             format!("--dead-letter-topic={}", self.dead_letter_topic),
             format!("--clickhouse-url={}", self.clickhouse.url),
             format!("--clickhouse-database={}", self.clickhouse.database),
@@ -385,6 +390,43 @@ pub fn topic_size_on(brokers: &str, topic: &str) -> i64 {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
     (0..PARTITIONS).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
+}
+
+/// Waits until `env`'s ingest group has committed every message of its
+/// topics. Ingest commits a batch only once it is stored, so then no insert
+/// is left to retry.
+pub async fn wait_for_commits(env: &TestEnv, timeout: Duration) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers()).set("group.id", env.group()).create().unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for topic in &env.topics {
+        for p in 0..PARTITIONS {
+            partitions.add_partition(topic, p);
+        }
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let committed = consumer.committed_offsets(partitions.clone(), Duration::from_secs(10)).unwrap();
+        let behind: Vec<String> = committed
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let end = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10)).unwrap().1;
+                let at = match e.offset() {
+                    Offset::Offset(n) => n,
+                    _ => 0,
+                };
+                (at < end).then(|| format!("{}[{}] at {at} of {end}", e.topic(), e.partition()))
+            })
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "not committed after {timeout:?}: {behind:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Publishes `traffic` to `env`'s topics, stream by stream.
