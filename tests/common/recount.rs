@@ -33,7 +33,7 @@ fn group(place: &Place, grouping: &str) -> String {
 }
 
 /// The latest value of an attribute by occurred_at, among events that carry it.
-fn latest<T: Clone>(events: &[&DossierEvent], get: impl Fn(&DossierEvent) -> Option<T>) -> Option<T> {
+pub fn latest<T: Clone>(events: &[&DossierEvent], get: impl Fn(&DossierEvent) -> Option<T>) -> Option<T> {
     events.iter().filter_map(|e| get(e).map(|v| (e.occurred_at, v))).max_by_key(|(t, _)| *t).map(|(_, v)| v)
 }
 
@@ -87,22 +87,22 @@ fn dossiers(traffic: &Traffic) -> HashMap<String, Dossier> {
 }
 
 /// A payment as the contract defines it.
-struct Payment {
-    dossier_id: String,
-    place: Place,
-    succeeded: Option<OffsetDateTime>,
-    amount: u64,
-    refunded: bool,
-    online: bool,
+pub struct Payment {
+    pub dossier_id: String,
+    pub place: Place,
+    pub succeeded: Option<OffsetDateTime>,
+    pub amount: u64,
+    pub refunded: bool,
+    pub online: bool,
 }
 
 impl Payment {
-    fn counts(&self) -> bool {
+    pub fn counts(&self) -> bool {
         self.succeeded.is_some() && !self.refunded && self.online
     }
 }
 
-fn payments(traffic: &Traffic) -> Vec<Payment> {
+pub fn payments(traffic: &Traffic) -> Vec<Payment> {
     let mut seen = HashSet::new();
     let mut by_id: BTreeMap<&str, Vec<&dvc_events::PaymentEvent>> = BTreeMap::new();
     for e in &traffic.payments {

@@ -14,7 +14,7 @@ from sample_db import BIN, Stack
 
 DOCUMENT = json.loads(subprocess.run([BIN / "dvc-rates-api", "--openapi"], check=True, capture_output=True,
                                      text=True).stdout)
-PARAMETERS = {p["name"] for p in DOCUMENT["paths"]["/v1/rates"]["get"]["parameters"]}
+PARAMETERS = {p["name"] for path in DOCUMENT["paths"].values() for p in path["get"].get("parameters", [])}
 
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=60,
@@ -39,7 +39,8 @@ def test_generated_requests_get_no_5xx_and_every_4xx_names_its_parameter(case, a
         # schemathesis also tries methods the document does not list
         assert case.method != "GET", (case.path, response.status_code)
     elif 400 <= response.status_code < 500:
-        assert response.status_code == 400, (case.method, case.path, case.query, response.status_code)
+        documented = DOCUMENT["paths"][case.path]["get"]["responses"]
+        assert str(response.status_code) in documented, (case.method, case.path, case.query, response.status_code)
         error = response.json()["error"]
         named = error.split(":", 1)[0]
         known = named in PARAMETERS

@@ -142,3 +142,87 @@ def test_petitions_and_the_catalogue_fold_on_current_clickhouse(tmp_path):
         assert got == [{"procedure_code": "1.000001", "name": "new"}, {"procedure_code": "1.000002", "name": "tie, second"}]
     finally:
         s.close()
+
+
+def test_the_index_populations_and_deadlines_on_current_clickhouse(tmp_path):
+    """009's per-dossier, per-period view gives on 26.x the populations and
+    on-time verdicts of docs/INDEX766.md §3, worked out by hand for seven
+    dossiers (times in UTC; Vietnam is UTC+7). The end-to-end test checks
+    the same views on 18.16 against a recount of generated traffic."""
+    s = session.Session(str(tmp_path / "chdb"))
+    try:
+        migrate(s)
+        columns = ("kafka_topic, kafka_partition, kafka_offset, ingested_at, event_id, dossier_id, status, occurred_at,"
+                   " procedure_code, agency_code, authority_code, service_level, channel, received_at, due_at, result_digitized, extra")
+        events = [
+            # A: received 5 Aug, due 10 Aug, resolved 9 Aug (with an electronic result): on time.
+            ("A", 2, "2026-08-05 03:00:00", "2026-08-05 03:00:00", "2026-08-10 03:00:00", None),
+            ("A", 9, "2026-08-09 03:00:00", None, None, 1),
+            # B: received 20 July, due 15 August, never closed: on time in July, late from August on.
+            ("B", 2, "2026-07-20 03:00:00", "2026-07-20 03:00:00", "2026-08-15 03:00:00", None),
+            # C: one supplement request (3-8 Aug, 5 days with the applicant), returned 12 Aug, due 10 Aug: on time.
+            ("C", 2, "2026-08-01 03:00:00", "2026-08-01 03:00:00", "2026-08-10 03:00:00", None),
+            ("C", 5, "2026-08-03 03:00:00", None, None, None),
+            ("C", 4, "2026-08-08 03:00:00", None, None, None),
+            ("C", 10, "2026-08-12 03:00:00", None, None, None),
+            # D: two supplement requests: late, though resolved before its due time.
+            ("D", 2, "2026-08-01 03:00:00", "2026-08-01 03:00:00", "2026-08-30 03:00:00", None),
+            ("D", 5, "2026-08-03 03:00:00", None, None, None),
+            ("D", 4, "2026-08-04 03:00:00", None, None, None),
+            ("D", 5, "2026-08-05 03:00:00", None, None, None),
+            ("D", 9, "2026-08-06 03:00:00", None, None, None),
+            # E: one request never answered (sent twice): processing ends at the request, on time.
+            ("E", 2, "2026-08-01 03:00:00", "2026-08-01 03:00:00", "2026-08-30 03:00:00", None),
+            ("E", 5, "2026-08-03 03:00:00", None, None, None),
+            ("E", 5, "2026-08-03 03:00:00", None, None, None),
+            # F: no due time; the catalogue gives 2 working days: received Monday 3 Aug, due at the end of
+            # Wednesday 5 Aug, resolved Thursday: late.
+            ("F", 2, "2026-08-03 03:00:00", "2026-08-03 03:00:00", None, None),
+            ("F", 9, "2026-08-06 03:00:00", None, None, None),
+            # G: no due time and no catalogue entry: nothing to be late for.
+            ("G", 2, "2026-08-03 03:00:00", "2026-08-03 03:00:00", None, None),
+        ]
+        sql = lambda v: "NULL" if v is None else (str(v) if isinstance(v, int) else f"'{v}'")
+        values = ", ".join(
+            f"('t', 0, {i}, now(), 'e{i}', '{d}', {st}, '{at}', '{'1.000002' if d in 'FG' else '1.000001'}', 'a', "
+            f"'{'H02' if d == 'G' else 'H01'}', 'full_online', 'online', {sql(rec)}, {sql(due)}, {sql(res)}, '')"
+            for i, (d, st, at, rec, due, res) in enumerate(events))
+        s.query(f"INSERT INTO dvc.dossier_events ({columns}) VALUES {values}")
+        s.query("INSERT INTO dvc.catalog_entries (kafka_topic, kafka_partition, kafka_offset, ingested_at, authority_code,"
+                " procedure_code, updated_at, max_processing_days, extra)"
+                " VALUES ('c', 0, 1, now(), 'H01', '1.000002', '2026-07-01 00:00:00', 2, '')")
+        # The migrate step loads the calendar from its file; here the week that matters, by hand.
+        week = [("2026-08-01", 0, 100, "weekend"), ("2026-08-02", 0, 100, "weekend")] + [
+            (f"2026-08-0{d}", 1, 98 + d, "workday") for d in range(3, 8)]
+        s.query("INSERT INTO dvc.working_calendar (day, working, ordinal, kind, holiday, name, provisional) VALUES "
+                + ", ".join(f"('{d}', {w}, {o}, '{k}', '', '', 0)" for d, w, o, k in week))
+        s.query("INSERT INTO dvc.feedback_events (kafka_topic, kafka_partition, kafka_offset, ingested_at, event_id, dossier_id,"
+                " occurred_at, procedure_code, agency_code, authority_code, rating, extra)"
+                " VALUES ('f', 0, 1, now(), 'r1', 'C', '2026-08-13 03:00:00', '1.000001', 'a', 'H01', 'unsatisfied', '')")
+
+        def period(kind, start):
+            return rows(s, "SELECT dossier_id, received, on_time, ended, satisfied, result_digitized"
+                           f" FROM dvc.index766_dossier_periods WHERE period_kind = '{kind}' AND period_start = '{start}'"
+                           " ORDER BY dossier_id")
+
+        def flags(got):
+            return {r["dossier_id"]: (r["received"], r["on_time"], r["ended"]) for r in got}
+
+        assert flags(period("month", "2026-07-01")) == {"B": (1, 1, 0)}
+        august = period("month", "2026-08-01")
+        assert flags(august) == {"A": (1, 1, 1), "B": (0, 0, 0), "C": (1, 1, 1), "D": (1, 0, 1), "E": (1, 1, 1),
+                                 "F": (1, 0, 1), "G": (1, 1, 0)}
+        # C was on time but rated unsatisfied; A carries the only electronic result.
+        assert {r["dossier_id"] for r in august if r["satisfied"]} == {"A", "E", "G"}
+        assert [r["dossier_id"] for r in august if r["result_digitized"]] == ["A"]
+        # B is carried into every later month while open; the quarter holds everyone once.
+        assert flags(period("quarter", "2026-07-01"))["B"] == (1, 0, 0)
+        assert flags(period("month", "2026-09-01")) == {"B": (0, 0, 0), "G": (0, 1, 0)}
+        counts = rows(s, "SELECT authority_code, sum(handled) AS h, sum(received) AS r, sum(on_time) AS t, sum(ended) AS e"
+                         " FROM dvc.index766_counts WHERE period_kind = 'year' AND period_start = '2026-01-01'"
+                         " GROUP BY authority_code ORDER BY authority_code")
+        # The year: A-F, judged at its end (B overdue).
+        assert counts == [{"authority_code": "H01", "h": 6, "r": 6, "t": 3, "e": 5},
+                          {"authority_code": "H02", "h": 1, "r": 1, "t": 1, "e": 0}]
+    finally:
+        s.close()

@@ -32,6 +32,7 @@ def test_document_names_the_contract_parameters_and_metrics():
         "full_online_share", "online_share", "on_time_rate", "digitization_rate", "result_digitization_rate",
         "vneid_rate", "online_payment_rate", "online_payment_value_vnd", "online_payment_count", "satisfaction_rate",
     }
-    assert set(doc["paths"]) == {"/v1/rates", "/v1/series", "/v1/metrics", "/healthz", "/openapi.json"}
+    assert set(doc["paths"]) == {"/v1/rates", "/v1/series", "/v1/metrics", "/v1/index766", "/v1/index766/procedures",
+                                 "/healthz", "/openapi.json"}
     assert doc["paths"]["/v1/series"]["get"]["parameters"] == doc["paths"]["/v1/rates"]["get"]["parameters"]
     assert "Retry-After" in doc["paths"]["/v1/rates"]["get"]["responses"]["503"]["headers"]

@@ -35,6 +35,7 @@ use time::{Date, OffsetDateTime};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+mod index766;
 pub mod openapi;
 
 /// Serves the rates of DVC Pulse from ClickHouse.
@@ -363,6 +364,8 @@ pub fn router(clickhouse: clickhouse::Client, limits: &Limits) -> Router {
         .route("/v1/rates", get(rates))
         .route("/v1/series", get(series))
         .route("/v1/metrics", get(metrics))
+        .route("/v1/index766", get(index766::ranking))
+        .route("/v1/index766/procedures", get(index766::procedures))
         .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
         .route("/assets/dashboard.js", get(|| asset("text/javascript", include_str!("../assets/dashboard.js"))))
         .route(
@@ -441,19 +444,24 @@ fn day(params: &HashMap<String, String>, name: &str) -> Result<Date, BadParamete
     }
 }
 
-fn parse(params: &HashMap<String, String>) -> Result<RatesRequest, BadParameter> {
-    const KNOWN: [&str; 4] = ["metric", "from", "to", "group_by"];
-    let mut unknown: Vec<&String> = params.keys().filter(|k| !KNOWN.contains(&k.as_str())).collect();
+/// Refuses a parameter not in `known` and a value past the length bound.
+fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), BadParameter> {
+    let mut unknown: Vec<&String> = params.keys().filter(|k| !known.contains(&k.as_str())).collect();
     unknown.sort();
     if let Some(name) = unknown.first() {
         let name: String = name.chars().take(MAX_PARAMETER_LEN).collect();
-        return Err(BadParameter::new(&name, format!("unknown parameter; use {}", KNOWN.join(", "))));
+        return Err(BadParameter::new(&name, format!("unknown parameter; use {}", known.join(", "))));
     }
-    for name in KNOWN {
-        if params.get(name).is_some_and(|v| v.len() > MAX_PARAMETER_LEN) {
+    for name in known {
+        if params.get(*name).is_some_and(|v| v.len() > MAX_PARAMETER_LEN) {
             return Err(BadParameter::new(name, format!("longer than {MAX_PARAMETER_LEN} bytes")));
         }
     }
+    Ok(())
+}
+
+fn parse(params: &HashMap<String, String>) -> Result<RatesRequest, BadParameter> {
+    only(params, &["metric", "from", "to", "group_by"])?;
     let names = || METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
     let name =
         params.get("metric").ok_or_else(|| BadParameter::new("metric", format!("required; one of {}", names())))?;

@@ -51,6 +51,24 @@ pub fn document() -> Value {
         { "name": "group_by", "in": "query", "required": false,
           "schema": { "type": "string", "enum": groupings, "default": "national" } }
     ]);
+    let period = json!({ "name": "period", "in": "query", "required": false,
+        "description": "YYYY-MM, YYYY-Qn or YYYY (Vietnam's calendar); default the current month",
+        "schema": { "type": "string", "pattern": "^20[0-9]{2}(-(0[1-9]|1[0-2]|Q[1-4]))?$", "maxLength": max } });
+    let number = json!({ "type": "number" });
+    let frame = |rows: Value, extra: Value| {
+        let mut properties = json!({
+            "period": { "type": "string" },
+            "from": { "type": "string", "format": "date" },
+            "to": { "type": "string", "format": "date" },
+            "provisional": { "type": "boolean", "description": "the period is not over: open dossiers are judged now" },
+            "rules": { "type": "string", "format": "date", "description": "the version of the rules it is scored by" },
+            "rows": { "type": "array", "items": rows }
+        });
+        if let (Value::Object(p), Value::Object(extra)) = (&mut properties, extra) {
+            p.extend(extra);
+        }
+        json!({ "type": "object", "required": ["period", "from", "to", "provisional", "rules", "rows"], "properties": properties })
+    };
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -78,6 +96,42 @@ pub fn document() -> Value {
                     "200": { "description": "Rows by day, then group",
                              "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Series" } } } },
                     "400": error,
+                    "503": unavailable
+                }
+            } },
+            "/v1/index766": { "get": {
+                "summary": "The Decision 766 service-quality index of a period: every ministry and province, or one authority's agencies, scored and ranked",
+                "description": "Indicators, points and bands follow docs/INDEX766.md with the rules in force on the period's first day (schemas/reference/index766-rules.csv). Ministries and provinces are ranked apart; ties share a rank. A period not over yet is provisional: open dossiers are judged now.",
+                "parameters": [
+                    period.clone(),
+                    { "name": "level", "in": "query", "required": false,
+                      "schema": { "type": "string", "enum": ["authority", "agency"], "default": "authority" } },
+                    { "name": "authority_code", "in": "query", "required": false,
+                      "description": "With level=agency (required there): the authority whose agencies are ranked",
+                      "schema": { "type": "string", "pattern": "^[GH][0-9]{2}$", "maxLength": max } }
+                ],
+                "responses": {
+                    "200": { "description": "Rows by kind (ministry, province), then rank, then code",
+                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Index766" } } } },
+                    "400": error,
+                    "503": unavailable
+                }
+            } },
+            "/v1/index766/procedures": { "get": {
+                "summary": "One unit's dossier indicators procedure by procedure, the procedures with the most dossiers not on time first",
+                "description": "Each procedure is scored by the indicators' rules as if it were the unit: where the unit loses points.",
+                "parameters": [
+                    period,
+                    { "name": "unit", "in": "query", "required": true,
+                      "description": "An authority code (G.. or H..) or an agency code",
+                      "schema": { "type": "string", "minLength": 1, "maxLength": max } }
+                ],
+                "responses": {
+                    "200": { "description": "One row per procedure with dossiers in the period",
+                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Index766Procedures" } } } },
+                    "400": error,
+                    "404": { "description": "No dossier, petition or catalogue entry of the period names the unit; the message names `unit`",
+                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "503": unavailable
                 }
             } },
@@ -111,6 +165,51 @@ pub fn document() -> Value {
                 { "$ref": "#/components/schemas/Row" },
                 { "type": "object", "required": ["day"], "properties": { "day": { "type": "string", "format": "date" } } }
             ] })),
+            "Index766": frame(json!({ "$ref": "#/components/schemas/Index766Row" }), json!({
+                "level": { "type": "string", "enum": ["authority", "agency"] },
+                "authority_code": { "type": "string" },
+                "authority_name": { "type": ["string", "null"] }
+            })),
+            "Index766Row": {
+                "type": "object",
+                "required": ["unit", "total", "rank", "band", "groups", "indicators"],
+                "properties": {
+                    "unit": { "type": "string", "description": "the authority or agency code" },
+                    "name": { "type": ["string", "null"], "description": "authorities: the directory's name" },
+                    "kind": { "type": ["string", "null"], "enum": ["ministry", "province", null] },
+                    "authority_code": { "type": "string", "description": "agencies: their authority" },
+                    "total": number, "rank": { "type": "integer", "minimum": 1 },
+                    "band": { "type": ["string", "null"] }, "band_en": { "type": ["string", "null"] },
+                    "groups": { "type": "array", "items": {
+                        "type": "object", "required": ["group", "name", "name_en", "score", "max"],
+                        "properties": { "group": { "type": "string" }, "name": { "type": "string" }, "name_en": { "type": "string" },
+                                        "score": number, "max": number } } },
+                    "indicators": { "type": "array", "items": { "$ref": "#/components/schemas/Indicator" } }
+                }
+            },
+            "Indicator": {
+                "type": "object",
+                "required": ["code", "group", "numerator", "denominator", "ratio", "score", "max", "losing", "to_full"],
+                "properties": {
+                    "code": { "type": "string" }, "group": { "type": "string" },
+                    "numerator": { "type": "integer", "minimum": 0 }, "denominator": { "type": "integer", "minimum": 0 },
+                    "ratio": { "type": ["number", "null"], "description": "numerator/denominator (3.3: times the 1.4 ratio), at most 1; null without a denominator" },
+                    "score": number, "max": number,
+                    "losing": { "type": "number", "description": "max - score" },
+                    "to_full": { "type": "integer", "minimum": 0, "description": "how many more dossiers (procedures, petitions) in the numerator would earn the maximum" },
+                    "average_days": { "type": ["number", "null"], "description": "2.2 only: mean processing time in days of the dossiers that ended in the period (numerator: their seconds)" }
+                }
+            },
+            "Index766Procedures": frame(json!({
+                "type": "object",
+                "required": ["procedure_code", "handled", "received", "not_on_time", "score", "max", "indicators"],
+                "properties": {
+                    "procedure_code": { "type": "string" }, "name": { "type": ["string", "null"] },
+                    "handled": { "type": "integer" }, "received": { "type": "integer" }, "not_on_time": { "type": "integer" },
+                    "score": number, "max": number,
+                    "indicators": { "type": "array", "items": { "$ref": "#/components/schemas/Indicator" } }
+                }
+            }), json!({ "unit": { "type": "string" }, "authority_code": { "type": "string" } })),
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } }
         } }
     })

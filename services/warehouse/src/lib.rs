@@ -10,7 +10,7 @@ mod directory;
 mod errors;
 mod metrics;
 mod migrate;
-mod reference;
+pub mod reference;
 pub mod runtime;
 
 pub use calendar::{Calendar, CalendarDay, DayKind, FIRST_DAY, Holiday};

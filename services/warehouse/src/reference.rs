@@ -10,17 +10,17 @@ use time::{Date, Duration};
 const EPOCH: Date = date!(1970 - 01 - 01);
 
 /// A `Date` column's value: days since 1970-01-01.
-pub(crate) fn day_number(date: Date) -> Result<u16> {
+pub fn day_number(date: Date) -> Result<u16> {
     u16::try_from((date - EPOCH).whole_days()).with_context(|| format!("{date} is outside ClickHouse's Date"))
 }
 
 /// The date of a `Date` column's value.
-pub(crate) fn from_day_number(days: u16) -> Date {
+pub fn from_day_number(days: u16) -> Date {
     EPOCH + Duration::days(i64::from(days))
 }
 
 /// A `YYYY-MM-DD` date of a reference file.
-pub(crate) fn parse_date(text: &str) -> Result<Date> {
+pub fn parse_date(text: &str) -> Result<Date> {
     Date::parse(text, format_description!("[year]-[month]-[day]"))
         .with_context(|| format!("{text:?} is not a YYYY-MM-DD date"))
 }
