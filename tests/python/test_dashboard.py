@@ -5,12 +5,11 @@ figure it shows equals tests/fixtures/samples/expected-rates.json."""
 import csv
 import json
 import os
-import shutil
-import subprocess
 from html.parser import HTMLParser
 
 import pytest
 
+from browser import render
 from sample_db import ROOT, SAMPLES, Stack
 
 FROM, TO = "2024-07-01", "2024-07-03"
@@ -43,18 +42,9 @@ def page(tmp_path_factory):
     stack = Stack()
     try:
         with stack.rates_api() as base:
-            chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-            assert chromium, "make deps installs Debian's chromium"
             profile = tmp_path_factory.mktemp("chromium")
             screenshot = os.environ.get("DVC_SCREENSHOT", str(profile / "dashboard.png"))
-            url = f"{base}/?from={FROM}&to={TO}"
-            flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                     "--virtual-time-budget=15000", "--window-size=1280,2200"]
-            dom = subprocess.run([chromium, *flags, "--dump-dom", url], check=True, capture_output=True, text=True,
-                                 timeout=120).stdout
-            subprocess.run([chromium, *flags, f"--screenshot={screenshot}", url], check=True, capture_output=True,
-                           timeout=120)
+            dom = render(f"{base}/?from={FROM}&to={TO}", profile, screenshot)
             parser = Figures()
             parser.feed(dom)
             yield parser, screenshot

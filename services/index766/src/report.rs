@@ -83,9 +83,12 @@ pub fn to_full(rule_threshold: Option<f64>, count: &Count, lost_centi: u32) -> u
 fn indicator(rules: &RuleSet, scored: &Scored) -> Value {
     let count = &scored.count;
     let lost = scored.max_centi - scored.points_centi;
-    let threshold = rules.rule(&scored.code).and_then(|r| r.threshold);
+    let rule = rules.rule(&scored.code);
+    let threshold = rule.and_then(|r| r.threshold);
     let mut out = json!({
         "code": scored.code,
+        "name": rule.map(|r| r.name.as_str()),
+        "name_en": rule.map(|r| r.name_en.as_str()),
         "group": scored.group.code(),
         "numerator": count.numerator,
         "denominator": count.denominator,

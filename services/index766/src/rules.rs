@@ -92,6 +92,8 @@ pub struct Rule {
     /// The ratio that earns full points; `None`: linear.
     pub threshold: Option<f64>,
     pub no_data: NoData,
+    pub name: String,
+    pub name_en: String,
 }
 
 /// A band: totals of at least `min_centi` hundredths.
@@ -136,6 +138,8 @@ struct RuleLine {
     max: f64,
     threshold: Option<f64>,
     no_data: NoData,
+    name: String,
+    name_en: String,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +195,8 @@ impl Rules {
                 group: l.group,
                 threshold: l.threshold,
                 no_data: l.no_data,
+                name: l.name,
+                name_en: l.name_en,
             };
             let set =
                 versions.entry(version).or_insert_with(|| RuleSet { version, rules: Vec::new(), bands: Vec::new() });
@@ -262,10 +268,13 @@ mod tests {
         assert_eq!(set.band(7_999), None);
     }
 
-    const HEADER: &str = "version,code,group,max,threshold,no_data\n";
+    const HEADER: &str = "version,code,group,max,threshold,no_data,name,name_en\n";
 
     fn version(day: &str, first_max: &str) -> String {
-        format!("{day},a,TDGQ,{first_max},,zero\n{day},b,MDSH,{},0.5,full\n", 100 - first_max.parse::<u32>().unwrap())
+        format!(
+            "{day},a,TDGQ,{first_max},,zero,A,a\n{day},b,MDSH,{},0.5,full,B,b\n",
+            100 - first_max.parse::<u32>().unwrap()
+        )
     }
 
     #[test]
@@ -282,12 +291,12 @@ mod tests {
     #[test]
     fn broken_rules_are_refused_with_the_reason() {
         let cases = [
-            (format!("{HEADER}2022-08-01,a,TDGQ,60,,zero\n"), "add up to 60 points"),
-            (format!("{HEADER}{}2025-01-01,a,TDGQ,100,,zero\n", version("2022-08-01", "60")), "same indicators"),
-            (format!("{HEADER}2022-08-01,a,TDGQ,60,1.5,zero\n2022-08-01,b,MDSH,40,,zero\n"), "not in (0, 1]"),
-            (format!("{HEADER}2022-08-01,a,XXXX,60,,zero\n"), "line 2"),
-            (format!("{HEADER}2022-08-01,a,TDGQ,60.001,,zero\n"), "two decimals"),
-            (format!("{HEADER}{}2022-08-01,a,TDGQ,1,,zero\n", version("2022-08-01", "60")), "a twice"),
+            (format!("{HEADER}2022-08-01,a,TDGQ,60,,zero,A,a\n"), "add up to 60 points"),
+            (format!("{HEADER}{}2025-01-01,a,TDGQ,100,,zero,A,a\n", version("2022-08-01", "60")), "same indicators"),
+            (format!("{HEADER}2022-08-01,a,TDGQ,60,1.5,zero,A,a\n2022-08-01,b,MDSH,40,,zero,B,b\n"), "not in (0, 1]"),
+            (format!("{HEADER}2022-08-01,a,XXXX,60,,zero,A,a\n"), "line 2"),
+            (format!("{HEADER}2022-08-01,a,TDGQ,60.001,,zero,A,a\n"), "two decimals"),
+            (format!("{HEADER}{}2022-08-01,a,TDGQ,1,,zero,A,a\n", version("2022-08-01", "60")), "a twice"),
         ];
         for (text, reason) in cases {
             let error = format!("{:#}", Rules::parse(&text, "version,min,name,name_en\n").unwrap_err());

@@ -192,6 +192,8 @@ pub fn document() -> Value {
                 "required": ["code", "group", "numerator", "denominator", "ratio", "score", "max", "losing", "to_full"],
                 "properties": {
                     "code": { "type": "string" }, "group": { "type": "string" },
+                    "name": { "type": ["string", "null"], "description": "the indicator in Vietnamese" },
+                    "name_en": { "type": ["string", "null"] },
                     "numerator": { "type": "integer", "minimum": 0 }, "denominator": { "type": "integer", "minimum": 0 },
                     "ratio": { "type": ["number", "null"], "description": "numerator/denominator (3.3: times the 1.4 ratio), at most 1; null without a denominator" },
                     "score": number, "max": number,
