@@ -167,6 +167,8 @@ ANY LEFT JOIN
 --   received   in R(P): received inside the period (received_* the same
 --              with the dossier's channel, fee and online payment)
 --   satisfied  on time, no `unsatisfied` rating and no petition about it
+--   open       not ended by the period's end (now, for the current period);
+--              open_on_time, open_satisfied: those of them on time, satisfied
 --   ended      its end inside the period; processing_seconds from receipt
 CREATE VIEW IF NOT EXISTS index766_dossier_periods AS
 SELECT
@@ -184,7 +186,10 @@ SELECT
     reused_digitized_data,
     from_personal_store,
     toUInt8(vneid_verified = 1 OR population_db_used = 1 OR from_personal_store = 1) AS population_data,
-    toUInt8(supplements <= 1 AND (due = 0 OR judged <= due + paused) AND unsatisfied = 0 AND petitioned = 0) AS satisfied
+    toUInt8(supplements <= 1 AND (due = 0 OR judged <= due + paused) AND unsatisfied = 0 AND petitioned = 0) AS satisfied,
+    toUInt8(ended_at = 0 OR ended_at >= e) AS open,
+    toUInt8(ended_at = 0 OR ended_at >= e) * toUInt8(supplements <= 1 AND (due = 0 OR judged <= due + paused)) AS open_on_time,
+    toUInt8(ended_at = 0 OR ended_at >= e) * toUInt8(supplements <= 1 AND (due = 0 OR judged <= due + paused) AND unsatisfied = 0 AND petitioned = 0) AS open_satisfied
 FROM
 (
     SELECT *,
@@ -239,7 +244,10 @@ SELECT
     sum(reused_digitized_data) AS reused_digitized_data,
     sum(from_personal_store) AS from_personal_store,
     sum(population_data) AS population_data,
-    sum(satisfied) AS satisfied
+    sum(satisfied) AS satisfied,
+    sum(open) AS open,
+    sum(open_on_time) AS open_on_time,
+    sum(open_satisfied) AS open_satisfied
 FROM index766_dossier_periods
 GROUP BY period_kind, period_start, authority_code, agency_code, procedure_code;
 

@@ -1,4 +1,4 @@
-"""The analyst views and the eleven example queries of schemas/clickhouse/examples
+"""The analyst views and the thirteen example queries of schemas/clickhouse/examples
 run on current ClickHouse (chDB) and on the local stack's ClickHouse 18.16,
 over the sample portal traffic; example 05 gives the expected rates, and so
 does every query the rates API runs (`dvc-rates-api --print-queries`)."""
@@ -22,8 +22,8 @@ def server(request, tmp_path_factory):
         stack.close()
 
 
-def test_there_are_eleven_examples():
-    assert len(EXAMPLES) == 11
+def test_there_are_thirteen_examples():
+    assert len(EXAMPLES) == 13
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

@@ -71,6 +71,11 @@ struct Args {
     stack: StackArgs,
     #[arg(long, default_value = "bench/results/query.json")]
     out: PathBuf,
+    /// Timed requests per Decision 766 period and level.
+    #[arg(long, default_value_t = 5)]
+    index_repeat: usize,
+    #[arg(long, default_value = "bench/results/index766.json")]
+    index_out: PathBuf,
 }
 
 /// The last day of every history (Vietnam's calendar): "today" here.
@@ -313,6 +318,31 @@ async fn dashboards(base: &str, clients: usize, seconds: u64, today: Date) -> Re
     Ok((all, errors))
 }
 
+/// `/v1/index766` over the main history: every ministry and province, and
+/// one authority's agencies, for the last month, quarter and year (the
+/// year is half over on the last day). (period, level) -> sorted latencies.
+async fn time_index(client: &reqwest::Client, base: &str, repeat: usize) -> Result<BTreeMap<String, Vec<f64>>> {
+    let periods = [("month", "2024-06"), ("quarter", "2024-Q2"), ("year", "2024")];
+    let first: serde_json::Value =
+        client.get(format!("{base}/v1/index766?period=2024-06")).send().await?.error_for_status()?.json().await?;
+    let busiest = first["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().max_by_key(|r| r["indicators"][4]["denominator"].as_u64()))
+        .and_then(|r| r["unit"].as_str())
+        .context("a ranked authority")?
+        .to_owned();
+    let mut out = BTreeMap::new();
+    for (kind, period) in periods {
+        for (level, query) in
+            [("authority", String::new()), ("agency", format!("&level=agency&authority_code={busiest}"))]
+        {
+            let url = format!("{base}/v1/index766?period={period}{query}");
+            out.insert(format!("{kind}_{level}"), time_requests(client, &[url], repeat).await?);
+        }
+    }
+    Ok(out)
+}
+
 /// The daily sums of the per-dossier facts views (how the rates were computed
 /// before the rollup) and of `rate_days`, each as (rows, order-free hash),
 /// per family: equal when every figure of every range and grouping is.
@@ -427,6 +457,28 @@ async fn main() -> Result<()> {
     let d30 = time_requests(&client, &urls(&base, "rates", last - Span::days(29), last), args.repeat).await?;
     let d365 = time_requests(&client, &urls(&base, "rates", last - Span::days(364), last), args.repeat).await?;
     let series = time_requests(&client, &urls(&base, "series", last - Span::days(29), last), args.repeat).await?;
+    // The Decision 766 index: its own API process, queries allowed to run
+    // long (the measure is how long they take).
+    let (mut index_api, index_base) =
+        rates_api(&client, &args.stack, &main_history.clickhouse, &["--query-timeout-ms=1200000"]).await?;
+    eprintln!("query-bench: /v1/index766, {} requests per period and level", args.index_repeat);
+    let index = time_index(&client, &index_base, args.index_repeat).await?;
+    index_api.kill()?;
+    index_api.wait()?;
+    let ms = |v: f64| (v * 10.0).round() / 10.0;
+    let index_result = json!({
+        "benchmark": "GET /v1/index766 over the query benchmark's history: every ministry and province, and the busiest authority's agencies",
+        "database": main_history.clickhouse.database,
+        "dossiers_stored": main_history.dossiers,
+        "periods": { "month": "2024-06", "quarter": "2024-Q2", "year": "2024 (January-June: the history ends on 30 June)" },
+        "requests_each": args.index_repeat,
+        "p50_ms": index.iter().map(|(k, v)| (k.clone(), json!(ms(percentile(v, 50.0))))).collect::<serde_json::Map<_, _>>(),
+        "p95_ms": index.iter().map(|(k, v)| (k.clone(), json!(ms(percentile(v, 95.0))))).collect::<serde_json::Map<_, _>>(),
+        "setup": "2 cores, ClickHouse 18.16 (Debian); dvc-rates-api with 4 query slots, one request at a time, the first period's request untimed",
+    });
+    std::fs::create_dir_all(args.index_out.parent().unwrap_or(&PathBuf::from(".")))?;
+    std::fs::write(&args.index_out, serde_json::to_string_pretty(&index_result)? + "\n")?;
+    eprintln!("query-bench: {}", serde_json::to_string_pretty(&index_result)?);
     // The dashboards ask the API as deployed (default settings).
     let (mut shared_api, shared_base) = rates_api(&client, &args.stack, &main_history.clickhouse, &[]).await?;
     eprintln!("query-bench: {} dashboards for {} s", args.clients, args.client_seconds);
@@ -471,7 +523,6 @@ async fn main() -> Result<()> {
             h.clickhouse.server_client().query(&format!("DROP DATABASE {}", h.clickhouse.database)).execute().await?;
         }
     }
-    let ms = |v: f64| (v * 10.0).round() / 10.0;
     let result = json!({
         "benchmark": "rates over a national-scale history: GET /v1/rates and /v1/series, every metric × grouping",
         "database": main_history.clickhouse.database,

@@ -39,6 +39,10 @@ pub struct DossierCounts {
     pub from_personal_store: u64,
     pub population_data: u64,
     pub satisfied: u64,
+    /// Not ended by the period's end (now, for the current period).
+    pub open: u64,
+    pub open_on_time: u64,
+    pub open_satisfied: u64,
 }
 
 impl DossierCounts {
@@ -57,6 +61,9 @@ impl DossierCounts {
         self.from_personal_store += o.from_personal_store;
         self.population_data += o.population_data;
         self.satisfied += o.satisfied;
+        self.open += o.open;
+        self.open_on_time += o.open_on_time;
+        self.open_satisfied += o.open_satisfied;
     }
 
     /// The summed counts of `rows`.
@@ -89,6 +96,25 @@ impl DossierCounts {
             ("5.4", Count::new(self.satisfied, h)),
         ]
     }
+}
+
+/// The projection of a provisional period (its method in
+/// schemas/clickhouse/README.md): the dossiers still open are closed at the
+/// rate the unit's closed dossiers of the period were on time (and, for 5.4,
+/// satisfied); the indicators they move, with their projected counts.
+pub fn projected(counts: &DossierCounts) -> Vec<(&'static str, Count)> {
+    let closed = counts.handled - counts.open;
+    let at_closed_rate = |all: u64, open_part: u64| {
+        let closed_part = all - open_part;
+        if closed == 0 {
+            return all;
+        }
+        closed_part + (counts.open as f64 * closed_part as f64 / closed as f64).round() as u64
+    };
+    vec![
+        ("2.1", Count::new(at_closed_rate(counts.on_time, counts.open_on_time), counts.handled)),
+        ("5.4", Count::new(at_closed_rate(counts.satisfied, counts.open_satisfied), counts.handled)),
+    ]
 }
 
 /// Succeeded online payments of one (authority, agency, procedure) in a
@@ -271,8 +297,7 @@ impl PeriodData {
         now: i64,
         calendar: &Calendar,
     ) -> BTreeMap<&'static str, Count> {
-        let rows: Vec<&DossierCounts> =
-            self.counts.iter().filter(|r| unit.holds(&r.authority_code, &r.agency_code)).collect();
+        let rows = self.dossier_rows(unit);
         let mut out: BTreeMap<&'static str, Count> =
             DossierCounts::sum(rows.iter().copied()).indicators().into_iter().collect();
         out.extend(self.catalogue_counts(unit.authority(), period, calendar));
@@ -337,6 +362,11 @@ impl PeriodData {
         out
     }
 
+    /// The unit's rows of dossier counts.
+    pub fn dossier_rows(&self, unit: UnitRef<'_>) -> Vec<&DossierCounts> {
+        self.counts.iter().filter(|r| unit.holds(&r.authority_code, &r.agency_code)).collect()
+    }
+
     /// 1.1-1.3, an authority's (its agencies take its values).
     fn catalogue_counts(&self, authority: &str, period: &Period, calendar: &Calendar) -> [(&'static str, Count); 3] {
         let (announce_ahead, publish_within) = catalogue_limits(authority);
@@ -362,5 +392,28 @@ impl PeriodData {
             ("1.2", Count::new(published.count() as u64, decided.len() as u64)),
             ("1.3", Count::new(complete as u64, listed.len() as u64)),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_dossiers_are_projected_at_the_closed_ones_rates() {
+        let counts = DossierCounts {
+            handled: 10,
+            open: 4,
+            on_time: 7,
+            open_on_time: 3,
+            satisfied: 5,
+            open_satisfied: 3,
+            ..Default::default()
+        };
+        // Closed: 6, of them 4 on time and 2 satisfied; the 4 open follow:
+        // 4 x 4/6 = 2.67 -> 3 on time, 4 x 2/6 = 1.33 -> 1 satisfied.
+        assert_eq!(projected(&counts), vec![("2.1", Count::new(7, 10)), ("5.4", Count::new(3, 10))]);
+        let all_open = DossierCounts { handled: 3, open: 3, on_time: 2, open_on_time: 2, ..Default::default() };
+        assert_eq!(projected(&all_open)[0].1, Count::new(2, 3), "nothing closed yet: as they stand");
     }
 }

@@ -11,10 +11,10 @@ use dvc_warehouse::{Calendar, Directory};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::indicators::{DossierCounts, PeriodData, UnitRef};
+use crate::indicators::{DossierCounts, PeriodData, UnitRef, projected};
 use crate::period::{Period, VIETNAM};
 use crate::rules::RuleSet;
-use crate::score::{Count, Scorecard, Scored, as_points, ranks, scorecard};
+use crate::score::{Count, Scorecard, Scored, as_points, points, ranks, scorecard};
 
 /// Which units a ranking lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,17 @@ impl Context<'_> {
         frame.insert("provisional".into(), json!(self.period.provisional(self.now)));
         frame.insert("rules".into(), json!(self.rules.version.to_string()));
         frame
+    }
+
+    /// A row's fields besides its scores: `fields`, the dossiers still open
+    /// at the period's end, and for a provisional period the projection.
+    fn extra(&self, data: &PeriodData, unit: UnitRef<'_>, card: &Scorecard, mut fields: Value) -> Value {
+        let sums = DossierCounts::sum(data.dossier_rows(unit));
+        fields["open_dossiers"] = json!(sums.open);
+        if self.period.provisional(self.now) {
+            fields["projection"] = projection(&sums, card, self.rules);
+        }
+        fields
     }
 
     /// The authorities to rank: those in being on some day of the period
@@ -125,6 +136,27 @@ fn card_json(card: &Scorecard, rules: &RuleSet) -> (Vec<Value>, Vec<Value>) {
     (groups(card, rules), card.indicators.iter().map(|s| indicator(rules, s)).collect())
 }
 
+/// What a provisional period's unit is projected to score at the period's
+/// end ([`projected`]'s method), with the indicators that move.
+fn projection(sums: &DossierCounts, card: &Scorecard, rules: &RuleSet) -> Value {
+    let mut total = card.total_centi;
+    let indicators: Vec<Value> = projected(sums)
+        .iter()
+        .filter_map(|(code, count)| {
+            let rule = rules.rule(code)?;
+            let now = card.indicators.iter().find(|i| i.code == *code)?.points_centi;
+            let then = points(rule, count);
+            total = total - now + then;
+            Some(json!({ "code": code, "numerator": count.numerator, "denominator": count.denominator, "score": as_points(then) }))
+        })
+        .collect();
+    json!({
+        "total": as_points(total),
+        "indicators": indicators,
+        "method": "open dossiers close on time (and satisfied) at the rate of the unit's dossiers of the period already closed; every other indicator keeps its value",
+    })
+}
+
 /// One ranked row.
 fn row(unit: &str, extra: Value, card: &Scorecard, rank: u32, rules: &RuleSet) -> Value {
     let band = rules.band(card.total_centi);
@@ -163,9 +195,10 @@ pub fn ranking(data: &PeriodData, level: Level<'_>, context: &Context<'_>) -> Va
             .into_iter()
             .map(|code| {
                 let kind = AuthorityKind::of(&code).map(AuthorityKind::as_str);
-                let counts = data.counts(UnitRef::Authority(&code), &context.period, context.now(), context.calendar);
+                let unit = UnitRef::Authority(&code);
+                let counts = data.counts(unit, &context.period, context.now(), context.calendar);
                 let card = scorecard(context.rules, |c| counts.get(c).copied());
-                let extra = json!({ "kind": kind, "name": name(&code) });
+                let extra = context.extra(data, unit, &card, json!({ "kind": kind, "name": name(&code) }));
                 (code, extra, card)
             })
             .collect(),
@@ -178,7 +211,8 @@ pub fn ranking(data: &PeriodData, level: Level<'_>, context: &Context<'_>) -> Va
                     let unit = UnitRef::Agency { authority, agency: &agency };
                     let counts = data.counts(unit, &context.period, context.now(), context.calendar);
                     let card = scorecard(context.rules, |c| counts.get(c).copied());
-                    (agency.clone(), json!({ "authority_code": authority }), card)
+                    let extra = context.extra(data, unit, &card, json!({ "authority_code": authority }));
+                    (agency.clone(), extra, card)
                 })
                 .collect()
         }

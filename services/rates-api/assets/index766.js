@@ -59,7 +59,8 @@ function groupColumns(answer) {
 
 // A ranking table: rank, unit, total, band, the six groups.
 function drawRanking(table, answer, rows, unitLink) {
-  header(table, [["Hạng", "Rank"], ["Đơn vị", "Unit"], ["Tổng điểm", "Total (100)"], ["Xếp loại", "Band"],
+  const projected = answer.provisional ? [["Dự kiến cuối kỳ", "Projected at the end"]] : [];
+  header(table, [["Hạng", "Rank"], ["Đơn vị", "Unit"], ["Tổng điểm", "Total (100)"], ...projected, ["Xếp loại", "Band"],
     ...groupColumns(answer)]);
   for (const r of rows) {
     const tr = document.createElement("tr");
@@ -68,6 +69,7 @@ function drawRanking(table, answer, rows, unitLink) {
     const label = r.name ? `${r.name} (${r.unit})` : r.unit;
     cell(tr, unitLink ? link(label, { period: answer.period, unit: r.unit }) : label, {}, "name");
     cell(tr, points(r.total), { total: r.total });
+    if (answer.provisional) cell(tr, points(r.projection.total), { projected: r.projection.total });
     cell(tr, r.band ? `${r.band} (${r.band_en})` : "", {}, "band");
     for (const g of r.groups) cell(tr, points(g.score), { group: g.group, score: g.score });
     table.appendChild(tr);
@@ -211,6 +213,14 @@ async function drawUnit(unit, period) {
   const en = document.createElement("small");
   en.textContent = ` ${points(row.total)} points, rank ${row.rank}${row.band ? `, ${row.band_en}` : ""}`;
   title.appendChild(en);
+  if (row.projection) {
+    const p = document.createElement("div");
+    p.className = "provisional";
+    p.dataset.projected = row.projection.total;
+    p.textContent = `Dự kiến cuối kỳ ${points(row.projection.total)} điểm (projected at the period's end; `
+      + `${row.open_dossiers.toLocaleString("vi-VN")} hồ sơ đang xử lý / open dossiers): ${row.projection.method}`;
+    title.appendChild(p);
+  }
   drawGroups(row);
   drawIndicators(row);
   const agencies = document.getElementById("agencies");

@@ -180,6 +180,9 @@ pub fn document() -> Value {
                     "authority_code": { "type": "string", "description": "agencies: their authority" },
                     "total": number, "rank": { "type": "integer", "minimum": 1 },
                     "band": { "type": ["string", "null"] }, "band_en": { "type": ["string", "null"] },
+                    "open_dossiers": { "type": "integer", "description": "dossiers of H(P) not ended by the period's end (now, for the current period)" },
+                    "projection": { "type": "object", "description": "provisional periods only: the total projected for the period's end, the indicators that move, the method",
+                        "properties": { "total": number, "method": { "type": "string" }, "indicators": { "type": "array" } } },
                     "groups": { "type": "array", "items": {
                         "type": "object", "required": ["group", "name", "name_en", "score", "max"],
                         "properties": { "group": { "type": "string" }, "name": { "type": "string" }, "name_en": { "type": "string" },
