@@ -82,7 +82,7 @@ for _ in $(seq 300); do
     last=$now
     sleep 1
 done
-echo "demo: dashboard: $API/?from=$from"
+echo "demo: dashboards: $API/?from=$from and the Decision 766 index $API/index766"
 if [ -t 1 ] && [ -z "${DEMO_LIVE_SECONDS:-}" ]; then
     "$BIN/dvc-rates-watch" --api "$API" --from "$from" || true
 else

@@ -224,5 +224,26 @@ def test_the_index_populations_and_deadlines_on_current_clickhouse(tmp_path):
         # The year: A-F, judged at its end (B overdue).
         assert counts == [{"authority_code": "H01", "h": 6, "r": 6, "t": 3, "e": 5},
                           {"authority_code": "H02", "h": 1, "r": 1, "t": 1, "e": 0}]
+
+        # The reads of /v1/index766 (`dvc-rates-api --print-queries`) run on 26.x too.
+        s.query("INSERT INTO dvc.petition_events (kafka_topic, kafka_partition, kafka_offset, ingested_at, event_id, petition_id,"
+                " occurred_at, authority_code, agency_code, status, extra)"
+                " VALUES ('p', 0, 1, now(), 'p1', 'P1', '2026-08-04 03:00:00', 'H01', 'a', 'submitted', '')")
+        reads = json.loads(subprocess.run([BIN / "dvc-rates-api", "--print-queries"], check=True, capture_output=True,
+                                          text=True).stdout)["index766"]
+
+        def read(sql, *values):
+            parts = sql.replace("?fields", "*").split("?")
+            assert len(parts) == len(values) + 1, sql
+            s.query("USE dvc")
+            text = "".join(p + v for p, v in zip(parts, [*values, ""]))
+            return [json.loads(line) for line in s.query(text, "JSONEachRow").data().splitlines()]
+
+        august = ("'month'", "'2026-08-01'")
+        assert sum(int(r["handled"]) for r in read(reads["counts"], *august)) == 7
+        assert read(reads["payments"], *august) == []
+        assert [r["procedure_code"] for r in read(reads["catalogue"])] == ["1.000002"]
+        start, end = 1785517200, 1788195600  # 2026-08-01 and 2026-09-01, 00:00 in Vietnam
+        assert [r["petition_id"] for r in read(reads["petitions"], str(start), str(end))] == ["P1"]
     finally:
         s.close()

@@ -15,25 +15,16 @@ fn query(db: &Client, sql: &str) -> Query {
     db.query(sql).with_setting("enable_optimize_predicate_expression", "0")
 }
 
-/// The dossier counts of `period`, by (authority, agency, procedure).
-pub fn counts(db: &Client, period: &Period) -> Query {
-    query(db, "SELECT ?fields FROM index766_counts WHERE period_kind = ? AND period_start = toDate(?)")
-        .bind(period.kind.as_str())
-        .bind(period.start.to_string())
-}
+/// The dossier counts of a period (kind, first day), by (authority, agency,
+/// procedure).
+pub const COUNTS: &str = "SELECT ?fields FROM index766_counts WHERE period_kind = ? AND period_start = toDate(?)";
 
-/// The succeeded online payments of `period`, by (authority, agency, procedure).
-pub fn payments(db: &Client, period: &Period) -> Query {
-    query(db, "SELECT ?fields FROM index766_payments WHERE period_kind = ? AND period_start = toDate(?)")
-        .bind(period.kind.as_str())
-        .bind(period.start.to_string())
-}
+/// The succeeded online payments of a period (kind, first day), by
+/// (authority, agency, procedure).
+pub const PAYMENTS: &str = "SELECT ?fields FROM index766_payments WHERE period_kind = ? AND period_start = toDate(?)";
 
 /// The current catalogue.
-pub fn catalogue(db: &Client) -> Query {
-    query(
-        db,
-        "SELECT authority_code, procedure_code, ifNull(name, '') AS name,
+pub const CATALOGUE: &str = "SELECT authority_code, procedure_code, ifNull(name, '') AS name,
             if(online_level IS NULL, 0, toUInt8(assumeNotNull(online_level))) AS online_level,
             toUInt8(ifNull(has_fee, 0)) AS has_fee,
             toUInt8(ifNull(citizen_applicants, 0)) AS citizen_applicants,
@@ -43,15 +34,11 @@ pub fn catalogue(db: &Client) -> Query {
             toUInt16(ifNull(published_on, toDate(0))) AS published_on,
             toUInt8(ifNull(components_complete, 0)) AS components_complete,
             toUInt8(ifNull(withdrawn, 0)) AS withdrawn
-        FROM procedure_catalog",
-    )
-}
+        FROM procedure_catalog";
 
-/// The petitions received in `period` (their first step in it).
-pub fn petitions(db: &Client, period: &Period) -> Query {
-    query(
-        db,
-        "SELECT petition_id, authority_code, agency_code,
+/// The petitions received in a period (their first step in it; its first
+/// and end instants as Unix times).
+pub const PETITIONS: &str = "SELECT petition_id, authority_code, agency_code,
             toUInt8(classification IS NOT NULL) AS classified,
             ifNull(likes, 0) AS likes,
             ifNull(dislikes, 0) AS dislikes,
@@ -64,10 +51,26 @@ pub fn petitions(db: &Client, period: &Period) -> Query {
             toUInt32(ifNull(answered_at, toDateTime(0))) AS answered_at,
             toUInt32(ifNull(published_at, toDateTime(0))) AS published_at
         FROM petitions
-        WHERE toUInt32(ifNull(submitted_at, first_event_at)) >= ? AND toUInt32(ifNull(submitted_at, first_event_at)) < ?",
-    )
-    .bind(period.start_instant())
-    .bind(period.end_instant())
+        WHERE toUInt32(ifNull(submitted_at, first_event_at)) >= ? AND toUInt32(ifNull(submitted_at, first_event_at)) < ?";
+
+/// The dossier counts of `period`.
+pub fn counts(db: &Client, period: &Period) -> Query {
+    query(db, COUNTS).bind(period.kind.as_str()).bind(period.start.to_string())
+}
+
+/// The succeeded online payments of `period`.
+pub fn payments(db: &Client, period: &Period) -> Query {
+    query(db, PAYMENTS).bind(period.kind.as_str()).bind(period.start.to_string())
+}
+
+/// The current catalogue.
+pub fn catalogue(db: &Client) -> Query {
+    query(db, CATALOGUE)
+}
+
+/// The petitions received in `period`.
+pub fn petitions(db: &Client, period: &Period) -> Query {
+    query(db, PETITIONS).bind(period.start_instant()).bind(period.end_instant())
 }
 
 /// Everything `period` needs, read one query after another.

@@ -54,10 +54,11 @@ pub struct Config {
     pub openapi: bool,
     /// Print the SQL `/v1/rates` runs and exit (JSON: {measures,
     /// pending_delta, queries: [{metric, group_by, numerator, denominator,
-    /// count, sql, rollup_sql}]}; the `?` are pairs of the first and last
-    /// day; `sql` is the exact query in one read, `rollup_sql` the rollup's
-    /// sums an answer adds `pending_delta`'s rows to), for analysts and for
-    /// measuring the queries elsewhere.
+    /// count, sql, rollup_sql}], index766}; the `?` are pairs of the first
+    /// and last day; `sql` is the exact query in one read, `rollup_sql` the
+    /// rollup's sums an answer adds `pending_delta`'s rows to; `index766`
+    /// the reads of `/v1/index766`, `?fields` the answer's columns), for
+    /// analysts and for measuring the queries elsewhere.
     #[arg(long)]
     pub print_queries: bool,
 }
@@ -339,7 +340,19 @@ pub fn queries() -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "measures": MEASURES, "pending_delta": pending_delta_query(), "queries": queries })
+    use dvc_index766::store;
+    json!({
+        "measures": MEASURES,
+        "pending_delta": pending_delta_query(),
+        "queries": queries,
+        "index766": {
+            "counts": store::COUNTS,
+            "payments": store::PAYMENTS,
+            "catalogue": store::CATALOGUE,
+            "petitions": store::PETITIONS,
+            "settings": { "enable_optimize_predicate_expression": 0 },
+        },
+    })
 }
 
 /// Serves until `stop` fires.

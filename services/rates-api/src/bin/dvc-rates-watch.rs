@@ -2,8 +2,10 @@
 //! ministries and the provinces, read from the rates API and redrawn in the
 //! terminal every few seconds (once, when the output is not a terminal or
 //! with `--once`), with the contract 1.1 data stored so far for the Decision
-//! 766 index (petitions by stage, catalogue entries), read from ClickHouse.
-//! Ctrl-C stops it.
+//! 766 index (petitions by stage, catalogue entries), read from ClickHouse,
+//! and the index's live ranking of the current month (the best and the
+//! worst three ministries and provinces, from `/v1/index766`, read less
+//! often: it costs more). Ctrl-C stops it.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -38,6 +40,9 @@ struct Args {
     /// Print the table once and exit.
     #[arg(long)]
     once: bool,
+    /// Seconds between reads of the Decision 766 ranking.
+    #[arg(long, default_value_t = 20)]
+    index_interval: u64,
     /// Where the petitions and the catalogue are counted.
     #[command(flatten)]
     clickhouse: ClickHouseArgs,
@@ -111,6 +116,60 @@ async fn fetch(client: &reqwest::Client, api: &str, from: &str, to: &str) -> Res
 }
 
 /// `1234567` as `1,234,567`.
+/// The Decision 766 ranking of a month, as `/v1/index766` answers it.
+#[derive(Deserialize)]
+struct Ranking {
+    period: String,
+    provisional: bool,
+    rows: Vec<Ranked>,
+}
+
+#[derive(Deserialize)]
+struct Ranked {
+    unit: String,
+    name: Option<String>,
+    kind: Option<String>,
+    total: f64,
+    rank: u32,
+    projection: Option<Projection>,
+}
+
+#[derive(Deserialize)]
+struct Projection {
+    total: f64,
+}
+
+async fn ranking(client: &reqwest::Client, api: &str, month: &str) -> Result<Ranking> {
+    let url = format!("{api}/v1/index766?period={month}&level=authority");
+    let response = client.get(&url).send().await.with_context(|| url.clone())?;
+    response.error_for_status().with_context(|| url.clone())?.json().await.with_context(|| url)
+}
+
+/// The best and the worst three of each kind.
+fn render_ranking(ranking: &Result<Ranking>) -> String {
+    let ranking = match ranking {
+        Ok(r) => r,
+        Err(e) => return format!("\nDecision 766 index: not readable: {e:#}\n"),
+    };
+    let state = if ranking.provisional { "provisional, projected at the month's end in brackets" } else { "final" };
+    let mut out = format!("\nDecision 766 index, {} ({state})\n", ranking.period);
+    for (kind, title) in [("ministry", "Ministries"), ("province", "Provinces")] {
+        let rows: Vec<&Ranked> = ranking.rows.iter().filter(|r| r.kind.as_deref() == Some(kind)).collect();
+        let shown: Vec<&Ranked> = if rows.len() > 6 {
+            rows[..3].iter().chain(&rows[rows.len() - 3..]).copied().collect()
+        } else {
+            rows.clone()
+        };
+        out += &format!("  {title} ({} ranked)\n", rows.len());
+        for r in shown {
+            let name: String = r.name.as_deref().unwrap_or("").chars().take(40).collect();
+            let projected = r.projection.as_ref().map_or(String::new(), |p| format!(" ({:.2})", p.total));
+            out += &format!("    {:>3}. {:<46} {:>7.2}{projected}\n", r.rank, format!("{name} ({})", r.unit), r.total);
+        }
+    }
+    out
+}
+
 fn thousands(n: u64) -> String {
     n.to_formatted_string(&Locale::en)
 }
@@ -174,20 +233,26 @@ async fn main() -> Result<()> {
     let api = args.api.trim_end_matches('/');
     let live = !args.once && std::io::stdout().is_terminal();
     let db = args.clickhouse.client();
+    let mut index: Option<(std::time::Instant, String)> = None;
     loop {
         let today = vietnam_now().date().to_string();
         let to = args.to.clone().unwrap_or_else(|| today.clone());
         let from = args.from.clone().unwrap_or(today);
         let stored = db.query(STORED).fetch_one::<Stored>().await.context("counting in ClickHouse");
+        if index.as_ref().is_none_or(|(read, _)| read.elapsed() >= Duration::from_secs(args.index_interval)) {
+            let month: String = to.chars().take(7).collect();
+            index = Some((std::time::Instant::now(), render_ranking(&ranking(&client, api, &month).await)));
+        }
+        let ranked = index.as_ref().map_or("", |(_, text)| text.as_str());
         let screen = match fetch(&client, api, &from, &to).await {
-            Ok(lines) => render(&lines, &stored, &from, &to),
+            Ok(lines) => render(&lines, &stored, &from, &to) + ranked,
             Err(e) if live => format!("waiting for the rates API at {api}: {e:#}\n"),
             Err(e) => return Err(e),
         };
         let mut stdout = std::io::stdout().lock();
         if live {
             // Home, clear the screen, draw.
-            write!(stdout, "\x1b[H\x1b[2J{screen}\nDashboard: {api}/    Ctrl-C to stop.\n")?;
+            write!(stdout, "\x1b[H\x1b[2J{screen}\nDashboards: {api}/ and {api}/index766    Ctrl-C to stop.\n")?;
         } else {
             write!(stdout, "{screen}")?;
         }
