@@ -263,10 +263,7 @@ pub fn unit_of<'a>(data: &'a PeriodData, code: &'a str) -> Option<UnitRef<'a>> {
 pub fn procedures(data: &PeriodData, code: &str, context: &Context<'_>) -> Option<Value> {
     let unit = unit_of(data, code)?;
     let mut by_procedure: BTreeMap<&str, Vec<&DossierCounts>> = BTreeMap::new();
-    for r in data.counts.iter().filter(|r| match unit {
-        UnitRef::Authority(a) => r.authority_code == a,
-        UnitRef::Agency { authority, agency } => r.authority_code == authority && r.agency_code == agency,
-    }) {
+    for r in data.dossier_rows(unit) {
         by_procedure.entry(r.procedure_code.as_str()).or_default().push(r);
     }
     let dossier_rules: Vec<&str> = DossierCounts::default().indicators().into_iter().map(|(c, _)| c).collect();

@@ -381,6 +381,7 @@ pub fn router(clickhouse: clickhouse::Client, limits: &Limits) -> Router {
         .route("/v1/index766/procedures", get(index766::procedures))
         .route("/", get(|| async { Html(include_str!("../assets/index.html")) }))
         .route("/assets/dashboard.js", get(|| asset("text/javascript", include_str!("../assets/dashboard.js"))))
+        .route("/assets/base.css", get(|| asset("text/css", include_str!("../assets/base.css"))))
         .route("/index766", get(|| async { Html(include_str!("../assets/index766.html")) }))
         .route("/assets/index766.js", get(|| asset("text/javascript", include_str!("../assets/index766.js"))))
         .route(
