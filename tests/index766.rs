@@ -670,6 +670,7 @@ async fn every_indicator_score_and_rank_equals_an_independent_recount() {
         send(&env, Stream::Payment, "payment_events", json(&sent.payments)).await;
         send(&env, Stream::Feedback, "feedback_events", json(&sent.ratings)).await;
         send(&env, Stream::Petition, "petition_events", json(&sent.petitions)).await;
+        common::roll_up(&env).await;
 
         let (base, api) = start_api(&env, stop.clone()).await;
         let client = reqwest::Client::new();
@@ -721,12 +722,54 @@ async fn every_indicator_score_and_rank_equals_an_independent_recount() {
         moved.event_id = format!("{}#moved", mover.id);
         moved.occurred_at += Span::seconds(1);
         moved.place.agency_code = format!("{}-moved", moved.place.agency_code);
+        // A July dossier counted satisfied is rated `unsatisfied` late.
+        let world = World::new(&sent, &entries);
+        let pleased = world
+            .dossiers
+            .iter()
+            .find(|d| {
+                PERIODS[0].holds(d.received) && d.end.is_some() && !d.unsatisfied && !d.petitioned && d.id != mover.id
+            })
+            .unwrap();
+        let mut rating = sent.ratings[0].clone();
+        rating.event_id = format!("{}#unsatisfied", pleased.id);
+        rating.dossier_id = pleased.id.clone();
+        rating.rating = Rating::Unsatisfied;
         let mut resent = sent.clone();
         resent.dossiers.extend([late.clone(), moved.clone()]);
+        resent.ratings.push(rating.clone());
         send(&env, Stream::Dossier, "dossier_events", json(&[late, moved])).await;
+        send(&env, Stream::Feedback, "feedback_events", json(&[rating])).await;
+        common::roll_up(&env).await;
         let world = World::new(&resent, &entries);
         assert!(world.dossiers.iter().any(|d| d.id == carried && d.end.is_some()));
+        assert!(world.dossiers.iter().any(|d| d.id == pleased.id && d.unsatisfied));
         check_all(&client, &base, &world, &PERIODS[..2], &format!("seed {seed}, after the late events")).await;
+
+        // The catalogue changes the maximum days of the procedure of the
+        // dossier without a due time: its due time, and so 2.1, move.
+        let no_due = world.dossiers.iter().find(|d| d.id.ends_with("no-due")).unwrap();
+        let mut entry = entries
+            .iter()
+            .filter(|e| e.authority_code == no_due.authority && e.procedure_code == no_due.procedure)
+            .max_by_key(|e| e.updated_at)
+            .unwrap()
+            .clone();
+        let period = PERIODS[..2].iter().find(|p| no_due.handled_in(p)).unwrap();
+        let on_time = no_due.on_time(period, world.now);
+        entry.max_processing_days = Some(if on_time { 1.0 } else { 60.0 });
+        entry.updated_at += Span::days(1);
+        let mut changed = entries.clone();
+        changed.push(entry.clone());
+        send(&env, Stream::Catalog, "catalog_entries", json(&[entry])).await;
+        // The first batch after the change touches the dossiers without a
+        // due time; the next ones count them again.
+        common::roll_up(&env).await;
+        common::roll_up(&env).await;
+        let after = World::new(&resent, &changed);
+        let moved_due = after.dossiers.iter().find(|d| d.id == no_due.id).unwrap();
+        assert_ne!(moved_due.on_time(period, after.now), on_time, "the catalogue moved the due time across the end");
+        check_all(&client, &base, &after, &PERIODS[..2], &format!("seed {seed}, after the catalogue change")).await;
 
         stop.cancel();
         ingest.await.unwrap().expect("ingest stops cleanly");

@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::recount::{Endpoint, GROUPINGS, assert_api_matches_recount};
@@ -331,6 +332,44 @@ async fn kill_9_of_the_rollup_in_the_middle_of_its_work_changes_no_figure() {
         assert_eq!(env.count(&sql).await, 1, "{measure}: the rollup is the sum of the rows it counted");
     }
     assert_exact(&env, &base, &sent, "after five kills, rolled up").await;
+
+    // The index rollup, written in the same batches: its sums are the sum of
+    // the rows it counted, every accepted dossier has rows, and a batch over
+    // every dossier again finds each one's rows as they are now.
+    for measure in dvc_rollup::index::IndexRow::MEASURES {
+        let sql = format!(
+            "SELECT toUInt64(sumIf({measure}, kind = 'sum') = sumIf({measure}, kind = 'dossier')) FROM index766_rollup"
+        );
+        assert_eq!(env.count(&sql).await, 1, "{measure}: the index's sums are the sum of the rows it counted");
+    }
+    let accepted: BTreeSet<&str> =
+        sent.dossiers.iter().filter(|e| e.received_at.is_some()).map(|e| e.dossier_id.as_str()).collect();
+    let counted = env
+        .count(
+            "SELECT uniqExact(id) FROM (SELECT id, batch, sum(published) AS p FROM index766_rollup \
+             WHERE kind = 'dossier' GROUP BY id, batch, period_kind, carry, period_start, late_after, \
+             authority_code, agency_code, procedure_code HAVING p != 0)",
+        )
+        .await;
+    assert_eq!(counted, accepted.len() as u64, "every accepted dossier is counted in the index");
+    env.client()
+        .query("INSERT INTO touches SELECT now(), 1, dossier_id FROM dossier_state_v2 GROUP BY dossier_id")
+        .execute()
+        .await
+        .unwrap();
+    let now = env.count("SELECT toUInt64(now())").await as u32;
+    let mut rewritten = 0;
+    loop {
+        let step = dvc_rollup::step(&env.client(), 50_000).await.expect("a batch");
+        if let dvc_rollup::Step::Wrote { index_changed, .. } = step {
+            rewritten += index_changed;
+        }
+        if step.progress().is_some_and(|p| p.pending > now) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rewritten, 0, "no dossier's index rows were stale or counted twice");
     stop.cancel();
     api.await.unwrap().expect("API stops cleanly");
 }

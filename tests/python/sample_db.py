@@ -91,6 +91,11 @@ class Stack:
     def post(self, sql, body=None, **settings):
         return post(CLICKHOUSE, self.db, sql, body, **settings)
 
+    def roll_up(self):
+        """dvc-rollup's batches until every touch so far is rolled up."""
+        subprocess.run([BIN / "dvc-rollup", "--catch-up", f"--clickhouse-url={CLICKHOUSE}",
+                        f"--clickhouse-database={self.db}"], check=True, capture_output=True)
+
     def query(self, sql):
         return self.post(sql + "\nFORMAT JSONCompact")
 

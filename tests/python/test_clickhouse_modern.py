@@ -145,8 +145,8 @@ def test_petitions_and_the_catalogue_fold_on_current_clickhouse(tmp_path):
 
 
 def test_the_index_populations_and_deadlines_on_current_clickhouse(tmp_path):
-    """009's per-dossier, per-period view gives on 26.x the populations and
-    on-time verdicts of docs/INDEX766.md §3, worked out by hand for seven
+    """The index rollup's rows (010, one dvc-rollup batch) give on 26.x the
+    populations and on-time verdicts of docs/INDEX766.md §3, worked out by hand for seven
     dossiers (times in UTC; Vietnam is UTC+7). The end-to-end test checks
     the same views on 18.16 against a recount of generated traffic."""
     s = session.Session(str(tmp_path / "chdb"))
@@ -184,7 +184,7 @@ def test_the_index_populations_and_deadlines_on_current_clickhouse(tmp_path):
         ]
         sql = lambda v: "NULL" if v is None else (str(v) if isinstance(v, int) else f"'{v}'")
         values = ", ".join(
-            f"('t', 0, {i}, now(), 'e{i}', '{d}', {st}, '{at}', '{'1.000002' if d in 'FG' else '1.000001'}', 'a', "
+            f"('t', 0, {i}, now(), 'e{i}', '{d}', {st}, '{at}', '{'1.000002' if d in 'FG' else '1.000001'}', '{d}', "
             f"'{'H02' if d == 'G' else 'H01'}', 'full_online', 'online', {sql(rec)}, {sql(due)}, {sql(res)}, '')"
             for i, (d, st, at, rec, due, res) in enumerate(events))
         s.query(f"INSERT INTO dvc.dossier_events ({columns}) VALUES {values}")
@@ -200,27 +200,41 @@ def test_the_index_populations_and_deadlines_on_current_clickhouse(tmp_path):
                 " occurred_at, procedure_code, agency_code, authority_code, rating, extra)"
                 " VALUES ('f', 0, 1, now(), 'r1', 'C', '2026-08-13 03:00:00', '1.000001', 'a', 'H01', 'unsatisfied', '')")
 
+        # One dvc-rollup batch of every dossier, as the service writes its sums
+        # (the first batch: nothing held yet, so the sums are the rows).
+        s.query("INSERT INTO dvc.rollup_chunk SELECT DISTINCT dossier_id FROM dvc.dossier_events")
+        measures = ("handled, received, received_online, received_with_fee, received_paid_online, on_time, ended,"
+                    " processing_seconds, result_digitized, digitized, digitized_with_result, reused_digitized_data,"
+                    " from_personal_store, population_data, satisfied, open, open_on_time, open_satisfied")
+        s.query("USE dvc")
+        s.query("INSERT INTO index766_rollup (kind, id, batch, period_kind, carry, period_start, late_after,"
+                f" authority_code, agency_code, procedure_code, published, {measures})"
+                " SELECT 'sum', '', 0, period_kind, carry, period_start, late_key, authority_code, agency_code,"
+                f" procedure_code, 1, {measures} FROM index766_chunk_rows")
+
+        # Each dossier has an agency of its own, so the counts by agency are its flags.
         def period(kind, start):
-            return rows(s, "SELECT dossier_id, received, on_time, ended, satisfied, result_digitized"
-                           f" FROM dvc.index766_dossier_periods WHERE period_kind = '{kind}' AND period_start = '{start}'"
-                           " ORDER BY dossier_id")
+            return rows(s, "SELECT agency_code, handled, received, on_time, ended, satisfied,"
+                           f" result_digitized FROM dvc.index766_counts WHERE period_kind = '{kind}'"
+                           f" AND period_start = '{start}' AND handled > 0 ORDER BY agency_code")
 
         def flags(got):
-            return {r["dossier_id"]: (r["received"], r["on_time"], r["ended"]) for r in got}
+            return {r["agency_code"]: (int(r["received"]), int(r["on_time"]), int(r["ended"])) for r in got}
 
         assert flags(period("month", "2026-07-01")) == {"B": (1, 1, 0)}
         august = period("month", "2026-08-01")
         assert flags(august) == {"A": (1, 1, 1), "B": (0, 0, 0), "C": (1, 1, 1), "D": (1, 0, 1), "E": (1, 1, 1),
                                  "F": (1, 0, 1), "G": (1, 1, 0)}
         # C was on time but rated unsatisfied; A carries the only electronic result.
-        assert {r["dossier_id"] for r in august if r["satisfied"]} == {"A", "E", "G"}
-        assert [r["dossier_id"] for r in august if r["result_digitized"]] == ["A"]
+        assert {r["agency_code"] for r in august if int(r["satisfied"])} == {"A", "E", "G"}
+        assert [r["agency_code"] for r in august if int(r["result_digitized"])] == ["A"]
         # B is carried into every later month while open; the quarter holds everyone once.
         assert flags(period("quarter", "2026-07-01"))["B"] == (1, 0, 0)
         assert flags(period("month", "2026-09-01")) == {"B": (0, 0, 0), "G": (0, 1, 0)}
         counts = rows(s, "SELECT authority_code, sum(handled) AS h, sum(received) AS r, sum(on_time) AS t, sum(ended) AS e"
                          " FROM dvc.index766_counts WHERE period_kind = 'year' AND period_start = '2026-01-01'"
                          " GROUP BY authority_code ORDER BY authority_code")
+        counts = [{k: (v if k == "authority_code" else int(v)) for k, v in r.items()} for r in counts]
         # The year: A-F, judged at its end (B overdue).
         assert counts == [{"authority_code": "H01", "h": 6, "r": 6, "t": 3, "e": 5},
                           {"authority_code": "H02", "h": 1, "r": 1, "t": 1, "e": 0}]
@@ -239,9 +253,9 @@ def test_the_index_populations_and_deadlines_on_current_clickhouse(tmp_path):
             text = "".join(p + v for p, v in zip(parts, [*values, ""]))
             return [json.loads(line) for line in s.query(text, "JSONEachRow").data().splitlines()]
 
-        august = ("'month'", "'2026-08-01'")
-        assert sum(int(r["handled"]) for r in read(reads["counts"], *august)) == 7
-        assert read(reads["payments"], *august) == []
+        august = ("'month'", "'2026-08-01'", "'2026-08-01'", str(1788195600))
+        assert flags(read(reads["counts"], *august)) == flags(period("month", "2026-08-01")), "the API's read"
+        assert read(reads["payments"], "'2026-08-01'", "'2026-09-01'") == []
         assert [r["procedure_code"] for r in read(reads["catalogue"])] == ["1.000002"]
         start, end = 1785517200, 1788195600  # 2026-08-01 and 2026-09-01, 00:00 in Vietnam
         assert [r["petition_id"] for r in read(reads["petitions"], str(start), str(end))] == ["P1"]

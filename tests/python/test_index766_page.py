@@ -53,6 +53,7 @@ def get(url):
 def pages(tmp_path_factory):
     stack = Stack()
     try:
+        stack.roll_up()
         with stack.rates_api() as base:
             profile = tmp_path_factory.mktemp("chromium")
             ranking = get(f"{base}/v1/index766?period={PERIOD}")

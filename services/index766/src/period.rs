@@ -21,7 +21,7 @@ pub enum PeriodKind {
 }
 
 impl PeriodKind {
-    /// The kind's name in `index766_dossier_periods.period_kind`.
+    /// The kind's name in `index766_rollup.period_kind`.
     pub fn as_str(self) -> &'static str {
         match self {
             PeriodKind::Month => "month",

@@ -16,6 +16,7 @@
 //!
 //! Run one instance per database: two would number their batches alike.
 
+pub mod index;
 pub mod plan;
 pub mod rows;
 pub mod telemetry;
@@ -54,14 +55,20 @@ pub struct Config {
     #[arg(long, env = "DVC_ROLLUP_BATCH", default_value_t = 50_000,
           value_parser = clap::value_parser!(u64).range(1..=200_000))]
     pub batch: u64,
+    /// Roll up every touch made before the start, then exit (after a bulk
+    /// load or an upgrade's backfill); serves no `/metrics`. Not while
+    /// another instance runs on the database.
+    #[arg(long)]
+    pub catch_up: bool,
 }
 
 /// What one call of [`step`] did, and the progress it leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// A batch was written: `ids` touched, `changed` of them rewritten,
-    /// `rows` written, ending at `progress`.
-    Wrote { ids: u64, changed: u64, rows: u64, progress: Progress },
+    /// `rows` written to the rates' rollup, `index_changed` dossiers
+    /// rewritten in the index's, ending at `progress`.
+    Wrote { ids: u64, changed: u64, rows: u64, index_changed: u64, progress: Progress },
     /// Nothing new to read since `progress` (none before the first batch).
     CaughtUp { progress: Option<Progress> },
 }
@@ -129,6 +136,7 @@ async fn window_end(db: &clickhouse::Client) -> Result<u32> {
 pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
     let last = progress(db).await?;
     let next_batch = last.as_ref().map_or(1, |p| p.batch + 1);
+    index::check_reference(db, next_batch).await?;
     let (from, to, after) = match &last {
         Some(p) if p.cursor.is_some() => (p.from, p.to, p.cursor.clone()),
         Some(p) => (p.to, window_end(db).await?, None),
@@ -146,8 +154,8 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
     let touched: BTreeSet<(Entity, String)> =
         touches.into_iter().filter_map(|t| Some((Entity::from_code(t.entity)?, t.id))).collect();
     let touched: Vec<(Entity, String)> = touched.into_iter().collect();
-    let (published, facts) = if touched.is_empty() {
-        (Vec::new(), Vec::new())
+    let (published, facts, index_changed) = if touched.is_empty() {
+        (Vec::new(), Vec::new(), 0)
     } else {
         db.query("TRUNCATE TABLE rollup_chunk").execute().await.context("emptying rollup_chunk")?;
         let (fill, params) = window.fill_sql(cursor.as_deref());
@@ -159,7 +167,11 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
             .context("reading the rollup's rows of the touched ids")?;
         let facts: Vec<Facts> =
             db.query(&window::facts_sql()).fetch_all().await.context("reading the touched ids' rows")?;
-        (published, facts)
+        // The index's rows first: this batch's progress comes with the rates'.
+        let dossiers: Vec<String> =
+            touched.iter().filter(|(e, _)| *e == Entity::Dossier).map(|(_, id)| id.clone()).collect();
+        let index_changed = index::write_batch(db, next_batch, &dossiers).await?;
+        (published, facts, index_changed)
     };
     let planned = plan(next_batch, &touched, published, facts);
     let mut rows = planned.rows;
@@ -170,19 +182,23 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
         rows.push(previous.row(-1));
     }
     let written = rows.len() as u64;
-    insert_all(db, rows).await?;
-    Ok(Step::Wrote { ids: touched.len() as u64, changed: planned.changed, rows: written, progress })
+    insert_all(db, "rate_rollup", rows).await?;
+    Ok(Step::Wrote { ids: touched.len() as u64, changed: planned.changed, rows: written, index_changed, progress })
 }
 
 /// One insert, one block: `max_insert_block_size` above the batch's rows so
 /// ClickHouse writes it as a single part.
-async fn insert_all(db: &clickhouse::Client, rows: Vec<RollupRow>) -> Result<()> {
+pub(crate) async fn insert_all<T: clickhouse::RowOwned + clickhouse::RowWrite>(
+    db: &clickhouse::Client,
+    table: &str,
+    rows: Vec<T>,
+) -> Result<()> {
     let db = db.clone().with_setting("max_insert_block_size", "10000000");
-    let mut insert = db.insert::<RollupRow>("rate_rollup").await?;
+    let mut insert = db.insert::<T>(table).await?;
     for row in &rows {
         insert.write(row).await?;
     }
-    insert.end().await.context("writing a rollup batch")
+    insert.end().await.with_context(|| format!("writing a batch into {table}"))
 }
 
 /// Runs batches until every touch made before the call is rolled up and the
@@ -214,9 +230,9 @@ pub async fn run(config: Config, telemetry: Telemetry, stop: CancellationToken) 
         let started = Instant::now();
         let pause = match step(&db, config.batch).await {
             Ok(done) => {
-                if let Step::Wrote { ids, changed, rows, .. } = done {
-                    telemetry.wrote(ids, changed, started.elapsed());
-                    tracing::debug!(ids, changed, rows, "batch written");
+                if let Step::Wrote { ids, changed, rows, index_changed, .. } = done {
+                    telemetry.wrote(ids, changed, index_changed, started.elapsed());
+                    tracing::debug!(ids, changed, rows, index_changed, "batch written");
                 } else {
                     telemetry.caught_up();
                 }

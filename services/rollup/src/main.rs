@@ -8,6 +8,11 @@ use dvc_warehouse::runtime;
 async fn main() -> anyhow::Result<()> {
     runtime::init_tracing("info");
     let config = Config::parse();
+    if config.catch_up {
+        let batches = dvc_rollup::catch_up(&config.clickhouse.client(), config.batch).await?;
+        tracing::info!(batches, database = %config.clickhouse.database, "caught up");
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

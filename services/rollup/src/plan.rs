@@ -1,9 +1,85 @@
-//! What one batch writes, from what `rate_rollup` holds for the touched ids
-//! and what their states say now. Pure: no I/O.
+//! What one batch writes, from what a rollup holds for the touched ids and
+//! what their states say now. Pure: no I/O.
+//!
+//! Both rollups (`rate_rollup`, `index766_rollup`) keep, for every id, the
+//! rows they counted for it, each at a place (where it is summed) with its
+//! measures; [`settle`] is their one rule, and [`plan`] the rates' use of it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 
-use crate::rows::{Entity, Facts, Measures, Place, Published, RollupRow, RowKind, negate};
+use crate::rows::{Entity, Facts, Measures, Place, Published, RollupRow, RowKind};
+
+/// A row a rollup holds for an id: where it counts, the batch that wrote it,
+/// `published` summed (1 while counted) and its measures summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held<P, M> {
+    pub place: P,
+    pub batch: u64,
+    pub published: i64,
+    pub measures: M,
+}
+
+/// What a batch writes for the changed ids: each id's rows (the held ones
+/// cancelled, published -1 at their own batch, and the new ones, published
+/// 1 at this batch), and the change of the sums by place.
+#[derive(Debug)]
+pub struct Settled<K, P, M> {
+    pub rows: Vec<(K, Held<P, M>)>,
+    pub sums: BTreeMap<P, M>,
+    pub changed: u64,
+}
+
+/// For every touched id: if the rows the rollup holds for it differ from its
+/// rows now, the rows that cancel the held ones and count the new ones
+/// (written by `batch`), and their change to the sums. An id's rows now
+/// without any measure are not counted.
+pub fn settle<K, P, const N: usize>(
+    batch: u64,
+    touched: &[K],
+    mut held: HashMap<K, Vec<Held<P, [i64; N]>>>,
+    mut now: HashMap<K, Vec<(P, [i64; N])>>,
+) -> Settled<K, P, [i64; N]>
+where
+    K: Hash + Eq + Clone,
+    P: Ord + Clone,
+{
+    let mut out = Settled { rows: Vec::new(), sums: BTreeMap::new(), changed: 0 };
+    let add = |sums: &mut BTreeMap<P, [i64; N]>, place: &P, m: &[i64; N], sign: i64| {
+        let sum = sums.entry(place.clone()).or_insert([0; N]);
+        for (s, v) in sum.iter_mut().zip(m) {
+            *s += sign * v;
+        }
+    };
+    for id in touched {
+        let before: Vec<Held<P, [i64; N]>> =
+            held.remove(id).unwrap_or_default().into_iter().filter(|h| h.published != 0).collect();
+        let mut after: Vec<(P, [i64; N])> =
+            now.remove(id).unwrap_or_default().into_iter().filter(|(_, m)| m.iter().any(|&v| v != 0)).collect();
+        after.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut counted: Vec<(&P, &[i64; N])> =
+            before.iter().filter(|h| h.published == 1).map(|h| (&h.place, &h.measures)).collect();
+        counted.sort_by(|a, b| a.0.cmp(b.0));
+        let unchanged = counted.len() == before.len()
+            && counted.len() == after.len()
+            && counted.iter().zip(&after).all(|(c, a)| *c.0 == a.0 && *c.1 == a.1);
+        if unchanged {
+            continue;
+        }
+        out.changed += 1;
+        for h in before {
+            add(&mut out.sums, &h.place, &h.measures, -h.published);
+            let cancel = Held { measures: h.measures.map(|v| -v), published: -h.published, ..h };
+            out.rows.push((id.clone(), cancel));
+        }
+        for (place, measures) in after {
+            add(&mut out.sums, &place, &measures, 1);
+            out.rows.push((id.clone(), Held { place, batch, published: 1, measures }));
+        }
+    }
+    out.sums.retain(|_, m| m.iter().any(|&v| v != 0));
+    out
+}
 
 /// The rows of one batch (without its progress rows) and how many ids
 /// changed.
@@ -13,58 +89,29 @@ pub struct Plan {
     pub changed: u64,
 }
 
-/// For every touched id: if its row in the rollup differs from its facts, the
-/// rows that cancel the old one (its published row and its share of the
-/// rollup) and count the new one (published by `batch`). An id whose facts
-/// have no measure (a payment that never succeeded) has no row.
+/// [`settle`] for the rates: each touched dossier, payment and rating has
+/// at most one row, its finished row.
 pub fn plan(batch: u64, touched: &[(Entity, String)], published: Vec<Published>, facts: Vec<Facts>) -> Plan {
-    let mut old: HashMap<(i8, String), Vec<Published>> = HashMap::new();
-    for p in published.into_iter().filter(|p| p.published != 0) {
-        old.entry((p.kind, p.id.clone())).or_default().push(p);
+    let touched: Vec<(i8, String)> = touched.iter().map(|(e, id)| (e.kind() as i8, id.clone())).collect();
+    let mut held: HashMap<(i8, String), Vec<Held<Place, Measures>>> = HashMap::new();
+    for p in published {
+        let row = Held { place: p.place(), batch: p.batch, published: p.published, measures: p.measures() };
+        held.entry((p.kind, p.id)).or_default().push(row);
     }
-    let mut new: HashMap<(Entity, String), Facts> = HashMap::new();
+    let mut now: HashMap<(i8, String), Vec<(Place, Measures)>> = HashMap::new();
     for f in facts {
-        if let Some(entity) = Entity::from_code(f.entity).filter(|_| f.measures().iter().any(|&v| v != 0)) {
-            new.insert((entity, f.id.clone()), f);
+        if let Some(entity) = Entity::from_code(f.entity) {
+            now.entry((entity.kind() as i8, f.id.clone())).or_default().push((f.place(), f.measures()));
         }
     }
-    let mut out = Plan::default();
-    let mut deltas: BTreeMap<Place, Measures> = BTreeMap::new();
-    let mut add = |place: Place, m: &Measures| {
-        let sum = deltas.entry(place).or_insert([0; 18]);
-        for (s, v) in sum.iter_mut().zip(m) {
-            *s += v;
-        }
-    };
-    for (entity, id) in touched {
-        let kind = entity.kind();
-        let before = old.remove(&(kind as i8, id.clone())).unwrap_or_default();
-        let now = new.get(&(*entity, id.clone()));
-        let unchanged = match (before.as_slice(), now) {
-            ([only], Some(f)) => only.published == 1 && only.place() == f.place() && only.measures() == f.measures(),
-            ([], None) => true,
-            _ => false,
-        };
-        if unchanged {
-            continue;
-        }
-        out.changed += 1;
-        for p in &before {
-            let m = p.measures();
-            out.rows.push(RollupRow::new(kind, id.clone(), p.batch, &p.place(), -p.published, &negate(&m)));
-            add(p.place(), &negate(&m));
-        }
-        if let Some(f) = now {
-            out.rows.push(RollupRow::new(kind, id.clone(), batch, &f.place(), 1, &f.measures()));
-            add(f.place(), &f.measures());
-        }
-    }
-    for (place, m) in deltas {
-        if m.iter().any(|&v| v != 0) {
-            out.rows.push(RollupRow::new(RowKind::Rollup, String::new(), 0, &place, 0, &m));
-        }
-    }
-    out
+    let settled = settle(batch, &touched, held, now);
+    let mut rows: Vec<RollupRow> = settled
+        .rows
+        .into_iter()
+        .map(|((kind, id), h)| RollupRow::with_kind(kind, id, h.batch, &h.place, h.published, &h.measures))
+        .collect();
+    rows.extend(settled.sums.iter().map(|(place, m)| RollupRow::new(RowKind::Rollup, String::new(), 0, place, 0, m)));
+    Plan { rows, changed: settled.changed }
 }
 
 #[cfg(test)]

@@ -42,68 +42,43 @@ pub enum RowKind {
 }
 
 /// Declares a row type with the given leading fields followed by one `i64`
-/// per measure, in `MEASURES` order, with `measures()` to read them.
-macro_rules! with_measures {
-    ($(#[$meta:meta])* $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+/// per measure named in `[…]`, in that order, with `with_measures()` and
+/// `measures()` to write and read them as an array of type `$array`.
+macro_rules! measured {
+    ($array:ty, [$($measure:ident),* $(,)?], $(#[$meta:meta])* $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq, Eq, Row, Serialize, Deserialize)]
         pub struct $name {
             $(pub $field: $ty,)*
-            pub dossier: i64,
-            pub full_online: i64,
-            pub online: i64,
-            pub closed_with_due: i64,
-            pub closed_on_time: i64,
-            pub digitized: i64,
-            pub resolved: i64,
-            pub resolved_result_digitized: i64,
-            pub vneid_verified: i64,
-            pub with_fee: i64,
-            pub with_fee_paid_online: i64,
-            pub succeeded: i64,
-            pub paid_online: i64,
-            pub paid_online_vnd: i64,
-            pub rated: i64,
-            pub satisfied: i64,
-            pub neutral: i64,
-            pub unsatisfied: i64,
+            $(pub $measure: i64,)*
         }
 
         impl $name {
+            /// The measure columns, in order.
+            pub const MEASURES: &'static [&'static str] = &[$(stringify!($measure)),*];
+
             /// The same row with measures `m`.
-            pub fn with_measures(self, m: &Measures) -> $name {
-                $name {
-                    dossier: m[0],
-                    full_online: m[1],
-                    online: m[2],
-                    closed_with_due: m[3],
-                    closed_on_time: m[4],
-                    digitized: m[5],
-                    resolved: m[6],
-                    resolved_result_digitized: m[7],
-                    vneid_verified: m[8],
-                    with_fee: m[9],
-                    with_fee_paid_online: m[10],
-                    succeeded: m[11],
-                    paid_online: m[12],
-                    paid_online_vnd: m[13],
-                    rated: m[14],
-                    satisfied: m[15],
-                    neutral: m[16],
-                    unsatisfied: m[17],
-                    ..self
-                }
+            pub fn with_measures(self, m: &$array) -> $name {
+                let [$($measure),*] = *m;
+                $name { $($measure,)* ..self }
             }
 
-            pub fn measures(&self) -> Measures {
-                [
-                    self.dossier, self.full_online, self.online, self.closed_with_due, self.closed_on_time,
-                    self.digitized, self.resolved, self.resolved_result_digitized, self.vneid_verified,
-                    self.with_fee, self.with_fee_paid_online, self.succeeded, self.paid_online,
-                    self.paid_online_vnd, self.rated, self.satisfied, self.neutral, self.unsatisfied,
-                ]
+            pub fn measures(&self) -> $array {
+                [$(self.$measure),*]
             }
         }
+    };
+}
+pub(crate) use measured;
+
+/// A row type with the rate measures ([`MEASURES`]).
+macro_rules! with_measures {
+    ($($row:tt)*) => {
+        measured!(Measures, [
+            dossier, full_online, online, closed_with_due, closed_on_time, digitized, resolved,
+            resolved_result_digitized, vneid_verified, with_fee, with_fee_paid_online, succeeded, paid_online,
+            paid_online_vnd, rated, satisfied, neutral, unsatisfied,
+        ], $($row)*);
     };
 }
 
@@ -170,8 +145,13 @@ fn place(day: u16, authority_code: &str, agency_code: &str, procedure_code: &str
 impl RollupRow {
     /// A row of `kind` at `place` with `measures` (`published` separate).
     pub fn new(kind: RowKind, id: String, batch: u64, place: &Place, published: i64, m: &Measures) -> RollupRow {
+        RollupRow::with_kind(kind as i8, id, batch, place, published, m)
+    }
+
+    /// [`RollupRow::new`] with the kind's code.
+    pub fn with_kind(kind: i8, id: String, batch: u64, place: &Place, published: i64, m: &Measures) -> RollupRow {
         RollupRow {
-            kind: kind as i8,
+            kind,
             id,
             batch,
             day: place.day,
@@ -188,11 +168,6 @@ impl RollupRow {
     pub fn place(&self) -> Place {
         place(self.day, &self.authority_code, &self.agency_code, &self.procedure_code, &self.method)
     }
-}
-
-/// `-m`.
-pub fn negate(m: &Measures) -> Measures {
-    m.map(|v| -v)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub struct Telemetry {
     batches: Counter,
     touched: Counter,
     changed: Counter,
+    index_changed: Counter,
     failures: Counter,
     batch_seconds: Histogram,
     lag_seconds: Gauge,
@@ -49,12 +50,14 @@ impl Telemetry {
         let batches = Counter::default();
         let touched = Counter::default();
         let changed = Counter::default();
+        let index_changed = Counter::default();
         let failures = Counter::default();
         let batch_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let lag_seconds = Gauge::default();
         registry.register("batches", "Batches written to rate_rollup", batches.clone());
         registry.register("touched", "Touched dossiers, payments and ratings read", touched.clone());
         registry.register("changed", "Dossiers, payments and ratings whose rollup row was rewritten", changed.clone());
+        registry.register("index_changed", "Dossiers whose index766_rollup rows were rewritten", index_changed.clone());
         registry.register("failures", "Batches that failed (retried)", failures.clone());
         registry.register("batch_seconds", "Duration of one batch", batch_seconds.clone());
         registry.register(
@@ -66,6 +69,7 @@ impl Telemetry {
             batches,
             touched,
             changed,
+            index_changed,
             failures,
             batch_seconds,
             lag_seconds,
@@ -74,10 +78,11 @@ impl Telemetry {
         }
     }
 
-    pub fn wrote(&self, ids: u64, changed: u64, took: Duration) {
+    pub fn wrote(&self, ids: u64, changed: u64, index_changed: u64, took: Duration) {
         self.batches.inc();
         self.touched.inc_by(ids);
         self.changed.inc_by(changed);
+        self.index_changed.inc_by(index_changed);
         self.batch_seconds.observe(took.as_secs_f64());
         self.succeeded();
     }
