@@ -12,7 +12,9 @@ from confluent_kafka import Producer
 
 
 def publish(brokers, pairs):
-    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "linger.ms": 20})
+    producer = Producer({"bootstrap.servers": brokers, "acks": "all", "linger.ms": 20,
+                         # The contract's partitioner (CONTRACT.md §1): the Java client's murmur2.
+                         "partitioner": "murmur2_random"})
     failures = []
     counts = {}
     for topic, path in pairs:

@@ -66,6 +66,8 @@ impl Publisher {
     pub fn new(brokers: &str, topics: [&str; 5]) -> Result<Publisher> {
         let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
+            // The contract's partitioner (CONTRACT.md §1): the Java client's murmur2.
+            .set("partitioner", "murmur2_random")
             .set("acks", "all")
             .set("linger.ms", "20")
             .set("queue.buffering.max.messages", "100000")
@@ -147,5 +149,69 @@ impl Publisher {
         }
         self.sent.failed += self.producer.context().failed.load(Ordering::Relaxed);
         self.sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dvc_portal_sim::synthetic::Message;
+    use rdkafka::Message as _;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::{Offset, TopicPartitionList};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    /// Apache Kafka's own murmur2 vectors (the Java client's
+    /// `UtilsTest.testMurmur2`): each key's hash, from which the Java
+    /// client's default partitioner picks partition (hash & 0x7fffffff) % n.
+    const JAVA_MURMUR2: [(&str, i32); 6] = [
+        ("21", -973_932_308),
+        ("foobar", -790_332_482),
+        ("a-little-bit-long-string", -985_981_536),
+        ("a-little-bit-longer-string", -1_486_304_829),
+        ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+        ("abc", 479_470_107),
+    ];
+
+    #[test]
+    fn a_key_goes_to_the_partition_the_java_client_chooses() {
+        const PARTITIONS: i32 = 4;
+        let cluster = MockCluster::new(1).unwrap();
+        let brokers = cluster.bootstrap_servers();
+        let topics = Stream::ALL.map(|s| format!("murmur2.{}", s.name()));
+        for topic in &topics {
+            cluster.create_topic(topic, PARTITIONS, 1).unwrap();
+        }
+        let mut publisher = Publisher::new(&brokers, topics.each_ref().map(String::as_str)).unwrap();
+        let mut out: Vec<Outgoing> = JAVA_MURMUR2
+            .iter()
+            .map(|(key, _)| Outgoing {
+                at: OffsetDateTime::UNIX_EPOCH,
+                kind: Sending::Event,
+                message: Message { stream: Stream::Dossier, key: (*key).to_owned(), value: b"{}".to_vec() },
+            })
+            .collect();
+        publisher.send_all(&mut out, &AtomicBool::new(false));
+        assert_eq!(publisher.finish(Duration::from_secs(10)).failed, 0);
+
+        let consumer: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "murmur2").create().unwrap();
+        let mut partitions = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            partitions.add_partition_offset(&topics[0], p, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&partitions).unwrap();
+        let mut landed = std::collections::BTreeMap::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while landed.len() < JAVA_MURMUR2.len() && std::time::Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                landed.insert(String::from_utf8(m.key().unwrap().to_vec()).unwrap(), m.partition());
+            }
+        }
+        for (key, hash) in JAVA_MURMUR2 {
+            assert_eq!(landed.get(key), Some(&((hash & 0x7fff_ffff) % PARTITIONS)), "{key}");
+        }
     }
 }
