@@ -10,13 +10,11 @@
 //! maximum days, the working-day calendar) is not a dossier's state: when
 //! its fingerprint changes, every dossier without `due_at` is touched.
 
-use std::collections::HashMap;
-
 use anyhow::{Context, Result};
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Held, settle};
+use crate::plan::{Held, Plan, settle};
 use crate::rows::measured;
 
 /// One value per measure of `index766_rollup`, in its column order.
@@ -141,29 +139,16 @@ pub async fn write_batch(db: &clickhouse::Client, batch: u64, dossiers: &[String
 }
 
 /// The rows [`write_batch`] writes, from what it read.
-fn plan(batch: u64, dossiers: &[String], held: Vec<IndexRow>, now: Vec<IndexRow>) -> Planned {
-    let mut held_by_id: HashMap<String, Vec<Held<IndexPlace, IndexMeasures>>> = HashMap::new();
-    for h in held {
+fn plan(batch: u64, dossiers: &[String], held: Vec<IndexRow>, now: Vec<IndexRow>) -> Plan<IndexRow> {
+    let held = held.into_iter().map(|h| {
         let row = Held { place: h.place(), batch: h.batch, published: h.published, measures: h.measures() };
-        held_by_id.entry(h.id).or_default().push(row);
-    }
-    let mut now_by_id: HashMap<String, Vec<(IndexPlace, IndexMeasures)>> = HashMap::new();
-    for n in now {
-        now_by_id.entry(n.id.clone()).or_default().push((n.place(), n.measures()));
-    }
-    let settled = settle(batch, dossiers, held_by_id, now_by_id);
-    let mut rows: Vec<IndexRow> = settled
-        .rows
-        .into_iter()
-        .map(|(id, h)| IndexRow::new(Kind::Dossier, id, h.batch, &h.place, h.published, &h.measures))
-        .collect();
-    rows.extend(settled.sums.iter().map(|(place, m)| IndexRow::new(Kind::Sum, String::new(), 0, place, 0, m)));
-    Planned { rows, changed: settled.changed }
-}
-
-struct Planned {
-    rows: Vec<IndexRow>,
-    changed: u64,
+        (h.id, row)
+    });
+    let now = now.into_iter().map(|n| (n.id.clone(), n.place(), n.measures()));
+    settle(batch, dossiers, held, now).into_plan(
+        |id, h| IndexRow::new(Kind::Dossier, id, h.batch, &h.place, h.published, &h.measures),
+        |place, m| IndexRow::new(Kind::Sum, String::new(), 0, place, 0, m),
+    )
 }
 
 #[derive(Row, Deserialize)]

@@ -203,17 +203,19 @@ pub(crate) async fn insert_all<T: clickhouse::RowOwned + clickhouse::RowWrite>(
 
 /// Runs batches until every touch made before the call is rolled up and the
 /// daily views read it from the rollup (`pending` past the server's clock at
-/// the call); the number of batches. For tests, benchmarks and backfills.
-pub async fn catch_up(db: &clickhouse::Client, batch_size: u64) -> Result<u64> {
+/// the call); the steps taken. For tests, benchmarks and backfills.
+pub async fn catch_up(db: &clickhouse::Client, batch_size: u64) -> Result<Vec<Step>> {
     let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await.context("reading the server's clock")?;
-    let mut batches = 0;
+    let mut steps = Vec::new();
     loop {
         let done = step(db, batch_size).await?;
-        batches += 1;
-        if done.progress().is_some_and(|p| p.pending > now) {
-            return Ok(batches);
+        let finished = done.progress().is_some_and(|p| p.pending > now);
+        let idle = matches!(done, Step::CaughtUp { .. });
+        steps.push(done);
+        if finished {
+            return Ok(steps);
         }
-        if matches!(done, Step::CaughtUp { .. }) {
+        if idle {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     runtime::init_tracing("info");
     let config = Config::parse();
     if config.catch_up {
-        let batches = dvc_rollup::catch_up(&config.clickhouse.client(), config.batch).await?;
+        let batches = dvc_rollup::catch_up(&config.clickhouse.client(), config.batch).await?.len();
         tracing::info!(batches, database = %config.clickhouse.database, "caught up");
         return Ok(());
     }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
-use crate::rows::{Entity, Facts, Measures, Place, Published, RollupRow, RowKind};
+use crate::rows::{Entity, Facts, Published, RollupRow, RowKind};
 
 /// A row a rollup holds for an id: where it counts, the batch that wrote it,
 /// `published` summed (1 while counted) and its measures summed.
@@ -30,20 +30,28 @@ pub struct Settled<K, P, M> {
     pub changed: u64,
 }
 
-/// For every touched id: if the rows the rollup holds for it differ from its
-/// rows now, the rows that cancel the held ones and count the new ones
-/// (written by `batch`), and their change to the sums. An id's rows now
-/// without any measure are not counted.
+/// For every touched id: if the rows the rollup holds for it (`held`, by
+/// id) differ from its rows now (`now`, by id), the rows that cancel the
+/// held ones and count the new ones (written by `batch`), and their change
+/// to the sums. An id's rows now without any measure are not counted.
 pub fn settle<K, P, const N: usize>(
     batch: u64,
     touched: &[K],
-    mut held: HashMap<K, Vec<Held<P, [i64; N]>>>,
-    mut now: HashMap<K, Vec<(P, [i64; N])>>,
+    held: impl IntoIterator<Item = (K, Held<P, [i64; N]>)>,
+    now: impl IntoIterator<Item = (K, P, [i64; N])>,
 ) -> Settled<K, P, [i64; N]>
 where
     K: Hash + Eq + Clone,
     P: Ord + Clone,
 {
+    let mut held_by_id: HashMap<K, Vec<Held<P, [i64; N]>>> = HashMap::new();
+    for (id, h) in held {
+        held_by_id.entry(id).or_default().push(h);
+    }
+    let mut now_by_id: HashMap<K, Vec<(P, [i64; N])>> = HashMap::new();
+    for (id, place, m) in now {
+        now_by_id.entry(id).or_default().push((place, m));
+    }
     let mut out = Settled { rows: Vec::new(), sums: BTreeMap::new(), changed: 0 };
     let add = |sums: &mut BTreeMap<P, [i64; N]>, place: &P, m: &[i64; N], sign: i64| {
         let sum = sums.entry(place.clone()).or_insert([0; N]);
@@ -53,9 +61,9 @@ where
     };
     for id in touched {
         let before: Vec<Held<P, [i64; N]>> =
-            held.remove(id).unwrap_or_default().into_iter().filter(|h| h.published != 0).collect();
+            held_by_id.remove(id).unwrap_or_default().into_iter().filter(|h| h.published != 0).collect();
         let mut after: Vec<(P, [i64; N])> =
-            now.remove(id).unwrap_or_default().into_iter().filter(|(_, m)| m.iter().any(|&v| v != 0)).collect();
+            now_by_id.remove(id).unwrap_or_default().into_iter().filter(|(_, m)| m.iter().any(|&v| v != 0)).collect();
         after.sort_by(|a, b| a.0.cmp(&b.0));
         let mut counted: Vec<(&P, &[i64; N])> =
             before.iter().filter(|h| h.published == 1).map(|h| (&h.place, &h.measures)).collect();
@@ -81,37 +89,39 @@ where
     out
 }
 
-/// The rows of one batch (without its progress rows) and how many ids
-/// changed.
-#[derive(Debug, Default)]
-pub struct Plan {
-    pub rows: Vec<RollupRow>,
+/// The rows of one batch of a rollup (for the rates, without its progress
+/// rows) and how many ids changed.
+#[derive(Debug)]
+pub struct Plan<R> {
+    pub rows: Vec<R>,
     pub changed: u64,
+}
+
+impl<K, P, const N: usize> Settled<K, P, [i64; N]> {
+    /// The batch's rows: each id's row made by `row`, then the sums' change,
+    /// each made by `sum`.
+    pub fn into_plan<R>(self, row: impl Fn(K, Held<P, [i64; N]>) -> R, sum: impl Fn(&P, &[i64; N]) -> R) -> Plan<R> {
+        let mut rows: Vec<R> = self.rows.into_iter().map(|(id, h)| row(id, h)).collect();
+        rows.extend(self.sums.iter().map(|(place, m)| sum(place, m)));
+        Plan { rows, changed: self.changed }
+    }
 }
 
 /// [`settle`] for the rates: each touched dossier, payment and rating has
 /// at most one row, its finished row.
-pub fn plan(batch: u64, touched: &[(Entity, String)], published: Vec<Published>, facts: Vec<Facts>) -> Plan {
+pub fn plan(batch: u64, touched: &[(Entity, String)], published: Vec<Published>, facts: Vec<Facts>) -> Plan<RollupRow> {
     let touched: Vec<(i8, String)> = touched.iter().map(|(e, id)| (e.kind() as i8, id.clone())).collect();
-    let mut held: HashMap<(i8, String), Vec<Held<Place, Measures>>> = HashMap::new();
-    for p in published {
+    let held = published.into_iter().map(|p| {
         let row = Held { place: p.place(), batch: p.batch, published: p.published, measures: p.measures() };
-        held.entry((p.kind, p.id)).or_default().push(row);
-    }
-    let mut now: HashMap<(i8, String), Vec<(Place, Measures)>> = HashMap::new();
-    for f in facts {
-        if let Some(entity) = Entity::from_code(f.entity) {
-            now.entry((entity.kind() as i8, f.id.clone())).or_default().push((f.place(), f.measures()));
-        }
-    }
-    let settled = settle(batch, &touched, held, now);
-    let mut rows: Vec<RollupRow> = settled
-        .rows
+        ((p.kind, p.id), row)
+    });
+    let now = facts
         .into_iter()
-        .map(|((kind, id), h)| RollupRow::with_kind(kind, id, h.batch, &h.place, h.published, &h.measures))
-        .collect();
-    rows.extend(settled.sums.iter().map(|(place, m)| RollupRow::new(RowKind::Rollup, String::new(), 0, place, 0, m)));
-    Plan { rows, changed: settled.changed }
+        .filter_map(|f| Some(((Entity::from_code(f.entity)?.kind() as i8, f.id.clone()), f.place(), f.measures())));
+    settle(batch, &touched, held, now).into_plan(
+        |(kind, id), h| RollupRow::with_kind(kind, id, h.batch, &h.place, h.published, &h.measures),
+        |place, m| RollupRow::new(RowKind::Rollup, String::new(), 0, place, 0, m),
+    )
 }
 
 #[cfg(test)]
@@ -121,6 +131,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::rows::{Measures, Place};
 
     fn facts(id: &str, day: u16, agency: &str, m: &Measures) -> Facts {
         Facts {
