@@ -5,12 +5,13 @@ CARGO ?= cargo
 PYTHON ?= python3
 export DVC_BIN_DIR ?= $(CURDIR)/target/release
 
-.PHONY: help deps build up down clean status demo test test-unit test-e2e test-python test-stack lint fmt bench bench-modern bench-broker fuzz
+.PHONY: help deps build up down clean status cluster-up cluster-down demo test test-unit test-e2e test-python test-stack lint fmt bench bench-modern bench-broker fuzz
 
 help:
 	@echo "make demo     start the local stack, backfill 3 days of simulated national traffic, stream live, show live rates (Ctrl-C stops)"
 	@echo "make test     lint, unit, property and end-to-end tests (on a stack of their own, started empty)"
 	@echo "make up/down  start/stop the local stack (data stays in .local/); make clean removes it"
+	@echo "make cluster-up/cluster-down  start/stop a local ClickHouse cluster (ZooKeeper, 2 shards, 3 servers)"
 	@echo "make bench    benchmarks, results in bench/results/ (SOAK=30 adds the 30-minute soak)"
 	@echo "make bench-modern  the rates queries on ClickHouse 18.16 and current ClickHouse (chDB), same 10 M dossiers"
 	@echo "make bench-broker  tansu's storage engines (SQLite, memory) over 5 M events"
@@ -32,6 +33,14 @@ clean:
 
 status:
 	deploy/local/stack.sh status
+
+# The local ClickHouse cluster (README "Running on a cluster"); its ports
+# are its own, so it runs beside the local stack.
+cluster-up: deps build
+	deploy/cluster/cluster.sh up
+
+cluster-down:
+	deploy/cluster/cluster.sh down
 
 demo: up
 	deploy/local/demo.sh
@@ -56,12 +65,17 @@ test-python: deps build
 # the test stack is stopped when the tests end, pass or fail.
 TEST_LOCAL := $(CURDIR)/.local/test
 TEST_STACK := DVC_LOCAL_DIR=$(TEST_LOCAL) deploy/local/stack.sh
-IN_TEST_STACK := trap '$(TEST_STACK) down' EXIT; export DVC_LOCAL_DIR=$(TEST_LOCAL);
+# The cluster tests' local ClickHouse cluster (tests/cluster.rs), also empty.
+TEST_CLUSTER := DVC_CLUSTER_DIR=$(TEST_LOCAL)/cluster deploy/cluster/cluster.sh
+IN_TEST_STACK := trap '$(TEST_STACK) down; $(TEST_CLUSTER) down' EXIT; export DVC_LOCAL_DIR=$(TEST_LOCAL);
 
 test-stack: deps build
 	deploy/local/stack.sh down
+	deploy/cluster/cluster.sh down
+	$(TEST_CLUSTER) down
 	$(TEST_STACK) clean
 	$(TEST_STACK) up
+	$(TEST_CLUSTER) up
 
 # Each end-to-end test makes its own topics and database.
 test-e2e: test-stack

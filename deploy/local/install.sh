@@ -2,7 +2,8 @@
 # Installs what the build, the local stack, the tests and the benchmarks
 # need, skipping whatever is already there: Debian's OpenSSL headers (for
 # librdkafka), Debian's ClickHouse, the tansu broker (built from
-# crates.io, about 10 minutes the first time), and the Python packages of
+# crates.io, about 10 minutes the first time), Debian's ZooKeeper (for the
+# local ClickHouse cluster), and the Python packages of
 # tests/requirements.txt. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +29,13 @@ fi
 if ! command -v clickhouse-server >/dev/null || ! command -v clickhouse-client >/dev/null; then
     echo "install: ClickHouse server (Debian package)"
     apt_install clickhouse-server clickhouse-client
+fi
+
+# ZooKeeper (Debian's package, its server run by deploy/cluster/cluster.sh,
+# never as a system service) for the local ClickHouse cluster.
+if [ ! -f /usr/share/java/zookeeper.jar ]; then
+    echo "install: ZooKeeper (Debian package), for the local ClickHouse cluster"
+    apt_install zookeeper
 fi
 
 if [ "$(tansu --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]; then

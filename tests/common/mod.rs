@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod own_clickhouse;
+pub mod rates;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -29,6 +30,16 @@ pub const TEST_KEY: &str = "e2e-test-key-0123456789abcdef";
 
 pub fn brokers() -> String {
     std::env::var("DVC_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// The HTTP endpoints of the local cluster's nodes (deploy/cluster/cluster.sh),
+/// or DVC_CLICKHOUSE_NODES (comma-separated), the first of shard 1 first.
+pub fn cluster_nodes() -> Vec<String> {
+    std::env::var("DVC_CLICKHOUSE_NODES")
+        .unwrap_or_else(|_| "http://127.0.0.1:8124,http://127.0.0.1:8125,http://127.0.0.1:8126".into())
+        .split(',')
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A free loopback port, for a server's or a service's `--listen`.
@@ -59,6 +70,15 @@ impl TestEnv {
     /// The same, on another ClickHouse server.
     pub async fn on(name: &str, server: ClickHouseArgs) -> TestEnv {
         require_stack(&server.url).await;
+        let env = TestEnv::named(name, server).await;
+        dvc_warehouse::migrate(&env.clickhouse.server_client(), &env.clickhouse.database)
+            .await
+            .expect("migrations apply");
+        env
+    }
+
+    /// The topics and the names of test `name` on `server`, no tables yet.
+    async fn named(name: &str, server: ClickHouseArgs) -> TestEnv {
         let suffix = format!("{name}_{}_{}", std::process::id(), millis());
         let clickhouse = server.with_database(format!("e2e_{suffix}"));
         let topics = Stream::ALL.map(|s| format!("e2e.{suffix}.{}", s.name()));
@@ -67,10 +87,38 @@ impl TestEnv {
         let mut all: Vec<&str> = env.topics.iter().map(String::as_str).collect();
         all.push(&env.dead_letter_topic);
         create_topics(&all).await;
-        dvc_warehouse::migrate(&env.clickhouse.server_client(), &env.clickhouse.database)
-            .await
-            .expect("migrations apply");
         env
+    }
+
+    /// The same on the local cluster (deploy/cluster/cluster.sh), its tables
+    /// in the cluster layout; the test's client talks to the first node.
+    pub async fn on_cluster(name: &str) -> TestEnv {
+        let nodes = cluster_nodes();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("HTTP client");
+        for node in &nodes {
+            let up = client.get(format!("{node}/ping")).send().await.is_ok_and(|r| r.status().is_success());
+            assert!(
+                up,
+                "no local cluster (ClickHouse at {node} down): run `make cluster-up` first, or `make test`, which starts it"
+            );
+        }
+        let env = TestEnv::named(name, ClickHouseArgs { url: nodes[0].clone(), ..ClickHouseArgs::default() }).await;
+        let clients: Vec<_> = nodes.iter().map(|url| env.clickhouse_at(url).server_client()).collect();
+        let cluster = dvc_warehouse::Cluster { name: "dvc".into() };
+        dvc_warehouse::migrate_cluster(
+            &clients,
+            &cluster,
+            &env.clickhouse.database,
+            dvc_warehouse::Directory::official().unwrap(),
+        )
+        .await
+        .expect("migrations apply on the cluster");
+        env
+    }
+
+    /// This test's database on another server (a node of the cluster).
+    pub fn clickhouse_at(&self, url: &str) -> ClickHouseArgs {
+        ClickHouseArgs { url: url.to_owned(), ..self.clickhouse.clone() }
     }
 
     pub fn topic(&self, stream: Stream) -> &str {

@@ -42,8 +42,23 @@ struct MaxOffset {
     max_offset: u64,
 }
 
+/// Settings of every ingest request, so that the exactly-once rule (commit
+/// after the insert returned; resume after the highest stored offset) holds
+/// on a cluster as on one server (README "Running on a cluster"); on one
+/// server they change nothing.
+/// - `insert_distributed_sync`: an insert into a Distributed table returns
+///   once every shard has its rows, not when the node queued them.
+/// - `insert_deduplicate = 0`: a Replicated table would drop a retried block
+///   it has seen, *and not feed its materialized views*, so a retry after a
+///   view failed would leave the states short.
+/// - `load_balancing = in_order`: the offset lookup reads the first live
+///   replica of each shard, the one the inserts went to.
+pub const CLUSTER_SAFE: [(&str, &str); 3] =
+    [("insert_distributed_sync", "1"), ("insert_deduplicate", "0"), ("load_balancing", "in_order")];
+
 impl Writer {
     pub fn new(client: Client, metrics: Metrics, backoff: Backoff) -> Writer {
+        let client = CLUSTER_SAFE.iter().fold(client, |c, (name, value)| c.with_setting(*name, *value));
         Writer { client, metrics, backoff }
     }
 

@@ -5,6 +5,7 @@
 //! authorities).
 
 mod calendar;
+mod cluster;
 mod config;
 mod directory;
 mod errors;
@@ -14,8 +15,9 @@ pub mod reference;
 pub mod runtime;
 
 pub use calendar::{Calendar, CalendarDay, DayKind, FIRST_DAY, Holiday};
+pub use cluster::{Cluster, Placement, placement};
 pub use config::{ClickHouseArgs, flag_defaults};
 pub use directory::{Directory, DirectoryRow, Unit, in_being};
 pub use errors::{Retry, classify};
 pub use metrics::{GroupBy, MEASURES, METRICS, Metric, MetricKind, Source, metric, pending_delta_query, range_query};
-pub use migrate::{Migration, ServerVersion, migrate, migrate_to, migrate_with, migrations};
+pub use migrate::{Migration, ServerVersion, migrate, migrate_cluster, migrate_to, migrate_with, migrations};

@@ -28,6 +28,7 @@ use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 
 use crate::Directory;
+use crate::cluster::{Cluster, Nodes};
 
 static SQL_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../schemas/clickhouse");
 
@@ -260,91 +261,167 @@ struct Version {
 /// Creates `client`'s database if needed and applies every migration not
 /// yet recorded there. Returns the versions it applied.
 pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>> {
-    run(server, database, u32::MAX, Directory::official()?).await
+    run(std::slice::from_ref(server), None, database, u32::MAX, Directory::official()?).await
 }
 
 /// The same, with a deployment's own directory of authorities instead of
 /// the shipped one.
 pub async fn migrate_with(server: &Client, database: &str, directory: &Directory) -> Result<Vec<u32>> {
-    run(server, database, u32::MAX, directory).await
+    run(std::slice::from_ref(server), None, database, u32::MAX, directory).await
 }
 
 /// The same, up to migration `last` (to test upgrades from an earlier schema).
 pub async fn migrate_to(server: &Client, database: &str, last: u32) -> Result<Vec<u32>> {
-    run(server, database, last, Directory::official()?).await
+    run(std::slice::from_ref(server), None, database, last, Directory::official()?).await
 }
 
-async fn run(server: &Client, database: &str, last: u32, directory: &Directory) -> Result<Vec<u32>> {
+/// The same on a cluster: `nodes` are a client of every node of `cluster`
+/// (the first one runs the data statements); see `cluster.rs` for where each
+/// table's rows live.
+pub async fn migrate_cluster(
+    nodes: &[Client],
+    cluster: &Cluster,
+    database: &str,
+    directory: &Directory,
+) -> Result<Vec<u32>> {
+    ensure!(!nodes.is_empty(), "a cluster of no nodes");
+    run(nodes, Some(cluster), database, u32::MAX, directory).await
+}
+
+/// One server's database, ready to migrate, and what it has applied.
+struct Node {
+    db: Client,
+    applied: Vec<Applied>,
+}
+
+impl Node {
+    async fn prepare(server: &Client, database: &str, cluster: bool) -> Result<Node> {
+        let version_text = server
+            .query("SELECT version() AS version")
+            .fetch_one::<Version>()
+            .await
+            .context("cannot reach ClickHouse")?
+            .version;
+        let version = ServerVersion::parse(&version_text)
+            .with_context(|| format!("unrecognised ClickHouse version {version_text:?}"))?;
+        server
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+            .execute()
+            .await
+            .with_context(|| format!("creating database {database}"))?;
+        let mut db = server.clone().with_database(database);
+        for (name, value) in version.ddl_settings() {
+            db = db.with_setting(*name, *value);
+        }
+        if cluster {
+            // A backfill through the Distributed tables returns once every
+            // shard has its rows.
+            db = db.with_setting("insert_distributed_sync", "1");
+        }
+        db.query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version UInt32, name String, checksum String, applied_at DateTime('UTC')) \
+             ENGINE = MergeTree() ORDER BY version",
+        )
+        .execute()
+        .await
+        .context("creating schema_migrations")?;
+        let applied = db
+            .query("SELECT version, any(checksum) AS checksum FROM schema_migrations GROUP BY version")
+            .fetch_all()
+            .await
+            .context("reading schema_migrations")?;
+        Ok(Node { db, applied })
+    }
+
+    /// Whether `m` is applied here; an error if it was applied with other
+    /// statements.
+    fn has(&self, m: &Migration, database: &str) -> Result<bool> {
+        let Some(a) = self.applied.iter().find(|a| a.version == m.version) else { return Ok(false) };
+        ensure!(
+            m.is_recorded_as(&a.checksum),
+            "migration {:03}_{} runs other statements than when it was applied to {database}; put schema changes in a new file",
+            m.version,
+            m.name
+        );
+        Ok(true)
+    }
+
+    async fn execute(&self, database: &str, stmt: &str, m: &Migration) -> Result<()> {
+        if let Some((table, column)) = added_column(stmt)
+            && has_column(&self.db, database, table, column).await?
+        {
+            return Ok(()); // added by an earlier run of this file that stopped half-way
+        }
+        self.db.query(stmt).execute().await.with_context(|| format!("migration {:03}_{}: {stmt}", m.version, m.name))
+    }
+}
+
+/// Applies the migrations up to `last` to every server: on one server, each
+/// statement as written; on a cluster, each as `Cluster::statements` places
+/// it, DDL on the nodes that lack the migration and data statements on the
+/// first node if it lacks it (so a node added later gets the tables, not a
+/// second backfill).
+async fn run(
+    servers: &[Client],
+    cluster: Option<&Cluster>,
+    database: &str,
+    last: u32,
+    directory: &Directory,
+) -> Result<Vec<u32>> {
     ensure!(
         !database.is_empty() && database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "database name {database:?}: use letters, digits and _"
     );
-    let version_text = server
-        .query("SELECT version() AS version")
-        .fetch_one::<Version>()
-        .await
-        .context("cannot reach ClickHouse")?
-        .version;
-    let version = ServerVersion::parse(&version_text)
-        .with_context(|| format!("unrecognised ClickHouse version {version_text:?}"))?;
-    server
-        .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
-        .execute()
-        .await
-        .with_context(|| format!("creating database {database}"))?;
-    let mut db = server.clone().with_database(database);
-    for (name, value) in version.ddl_settings() {
-        db = db.with_setting(*name, *value);
+    let mut nodes = Vec::with_capacity(servers.len());
+    for server in servers {
+        nodes.push(Node::prepare(server, database, cluster.is_some()).await?);
     }
-    db.query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations \
-         (version UInt32, name String, checksum String, applied_at DateTime('UTC')) \
-         ENGINE = MergeTree() ORDER BY version",
-    )
-    .execute()
-    .await
-    .context("creating schema_migrations")?;
-    let applied: Vec<Applied> = db
-        .query("SELECT version, any(checksum) AS checksum FROM schema_migrations GROUP BY version")
-        .fetch_all()
-        .await
-        .context("reading schema_migrations")?;
-
     let mut done = Vec::new();
     for m in migrations()?.into_iter().filter(|m| m.version <= last) {
-        if let Some(a) = applied.iter().find(|a| a.version == m.version) {
-            if !m.is_recorded_as(&a.checksum) {
-                bail!(
-                    "migration {:03}_{} runs other statements than when it was applied to {database}; put schema changes in a new file",
-                    m.version,
-                    m.name
-                );
+        let mut lacking = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if !node.has(&m, database)? {
+                lacking.push(i);
             }
+        }
+        if lacking.is_empty() {
             continue;
         }
         for stmt in &m.statements {
-            if let Some((table, column)) = added_column(stmt)
-                && has_column(&db, database, table, column).await?
-            {
-                continue; // added by an earlier run of this file that stopped half-way
+            let placed = match cluster {
+                None => vec![(stmt.clone(), Nodes::Every)],
+                Some(cluster) => cluster.statements(database, stmt)?,
+            };
+            for (sql, on) in placed {
+                for &i in &lacking {
+                    if on == Nodes::Every || i == 0 {
+                        nodes[i].execute(database, &sql, &m).await?;
+                    }
+                }
             }
-            db.query(stmt).execute().await.with_context(|| format!("migration {:03}_{}: {stmt}", m.version, m.name))?;
         }
-        db.query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")
-            .bind(m.version)
-            .bind(&m.name)
-            .bind(m.checksum())
-            .execute()
-            .await
-            .with_context(|| format!("recording migration {:03}_{}", m.version, m.name))?;
-        tracing::info!(version = m.version, name = %m.name, database, "applied migration");
+        for &i in &lacking {
+            nodes[i]
+                .db
+                .query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, now())")
+                .bind(m.version)
+                .bind(&m.name)
+                .bind(m.checksum())
+                .execute()
+                .await
+                .with_context(|| format!("recording migration {:03}_{}", m.version, m.name))?;
+        }
+        tracing::info!(version = m.version, name = %m.name, database, nodes = lacking.len(), "applied migration");
         done.push(m.version);
     }
-    if last >= CALENDAR_SINCE {
-        crate::calendar::load(&db).await?;
-    }
-    if last >= DIRECTORY_SINCE {
-        crate::directory::load(&db, directory).await?;
+    for node in &nodes {
+        if last >= CALENDAR_SINCE {
+            crate::calendar::load(&node.db).await?;
+        }
+        if last >= DIRECTORY_SINCE {
+            crate::directory::load(&node.db, directory).await?;
+        }
     }
     Ok(done)
 }

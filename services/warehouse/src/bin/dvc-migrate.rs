@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use dvc_warehouse::{ClickHouseArgs, Directory, migrate_with, migrations};
+use dvc_warehouse::{ClickHouseArgs, Cluster, Directory, migrate_cluster, migrate_with, migrations};
 
 /// Create or upgrade the DVC Pulse tables in ClickHouse.
 #[derive(Parser)]
@@ -21,6 +21,14 @@ struct Cli {
     /// it for every run: a run without it loads the shipped one again.
     #[arg(long, env = "DVC_AUTHORITIES", value_name = "FILE")]
     authorities: Option<PathBuf>,
+    /// Create the cluster layout (README "Running on a cluster") on the
+    /// cluster of this name (`remote_servers` in the servers' configuration).
+    #[arg(long, env = "DVC_CLICKHOUSE_CLUSTER", requires = "node")]
+    cluster: Option<String>,
+    /// The HTTP endpoint of every node of the cluster, each once (repeat the
+    /// flag, or a comma-separated list); the first runs the backfills.
+    #[arg(long, env = "DVC_CLICKHOUSE_NODES", value_delimiter = ',', value_name = "URL")]
+    node: Vec<String>,
 }
 
 #[tokio::main]
@@ -39,10 +47,21 @@ async fn main() -> Result<()> {
         Some(path) => &Directory::read(path)?,
         None => Directory::official()?,
     };
-    let applied = migrate_with(&cli.clickhouse.server_client(), &cli.clickhouse.database, directory).await?;
+    let database = &cli.clickhouse.database;
+    let applied = match &cli.cluster {
+        None => migrate_with(&cli.clickhouse.server_client(), database, directory).await?,
+        Some(name) => {
+            let nodes: Vec<_> = cli
+                .node
+                .iter()
+                .map(|url| ClickHouseArgs { url: url.clone(), ..cli.clickhouse.clone() }.server_client())
+                .collect();
+            migrate_cluster(&nodes, &Cluster { name: name.clone() }, database, directory).await?
+        }
+    };
     println!(
         "database {}: {} migration(s) applied{}",
-        cli.clickhouse.database,
+        database,
         applied.len(),
         if applied.is_empty() { ", already up to date" } else { "" }
     );
