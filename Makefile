@@ -5,7 +5,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 export DVC_BIN_DIR ?= $(CURDIR)/target/release
 
-.PHONY: help deps build up down clean status cluster-up cluster-down demo test test-unit test-e2e test-python test-stack lint fmt bench bench-modern bench-broker fuzz
+.PHONY: help deps build up down clean status cluster-up cluster-down demo test test-unit test-e2e test-python test-stack lint fmt bench bench-cluster bench-modern bench-broker fuzz
 
 help:
 	@echo "make demo     start the local stack, backfill 3 days of simulated national traffic, stream live, show live rates (Ctrl-C stops)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench    benchmarks, results in bench/results/ (SOAK=30 adds the 30-minute soak)"
 	@echo "make bench-modern  the rates queries on ClickHouse 18.16 and current ClickHouse (chDB), same 10 M dossiers"
 	@echo "make bench-broker  tansu's storage engines (SQLite, memory) over 5 M events"
+	@echo "make bench-cluster  ingest, rollup and rates on the local cluster next to one server (ratios)"
 
 deps:
 	deploy/local/install.sh
@@ -65,8 +66,9 @@ test-python: deps build
 # the test stack is stopped when the tests end, pass or fail.
 TEST_LOCAL := $(CURDIR)/.local/test
 TEST_STACK := DVC_LOCAL_DIR=$(TEST_LOCAL) deploy/local/stack.sh
-# The cluster tests' local ClickHouse cluster (tests/cluster.rs), also empty.
-TEST_CLUSTER := DVC_CLUSTER_DIR=$(TEST_LOCAL)/cluster deploy/cluster/cluster.sh
+# The cluster tests' local ClickHouse cluster (tests/cluster.rs), also empty,
+# in .local/test/cluster (cluster.sh follows DVC_LOCAL_DIR, as the tests do).
+TEST_CLUSTER := DVC_LOCAL_DIR=$(TEST_LOCAL) deploy/cluster/cluster.sh
 IN_TEST_STACK := trap '$(TEST_STACK) down; $(TEST_CLUSTER) down' EXIT; export DVC_LOCAL_DIR=$(TEST_LOCAL);
 
 test-stack: deps build
@@ -89,6 +91,11 @@ bench: up
 
 # Not part of `make bench` (which must stay under 20 minutes): query-bench's
 # database (loaded if missing), then the same SQL on both ClickHouse versions.
+# Not part of `make bench`: the local cluster next to the single server,
+# same machine and traffic (ratios only; bench/results/cluster.json).
+bench-cluster: up cluster-up
+	$(DVC_BIN_DIR)/cluster-bench $(CLUSTER_ARGS)
+
 bench-modern: up
 	$(DVC_BIN_DIR)/query-bench $(QUERY_ARGS)
 	$(PYTHON) bench/query_modern.py

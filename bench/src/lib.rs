@@ -3,16 +3,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use dvc_events::Stream;
-use dvc_warehouse::ClickHouseArgs;
+use dvc_warehouse::{ClickHouseArgs, GroupBy, METRICS};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::ToBytes;
-use rdkafka::producer::{BaseProducer, BaseRecord};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use time::Date;
 
 /// Where the local stack and the service binaries are (flags shared by the
 /// benchmarks).
@@ -94,6 +96,22 @@ impl Run {
             .env("RUST_LOG", "warn")
             .spawn()
             .context("starting dvc-rollup (run `cargo build --release --workspace --bins`)")
+    }
+
+    /// The same topics with a database of its own on a ClickHouse cluster
+    /// (`nodes`, every node's HTTP endpoint; migrated in the cluster layout),
+    /// read and written through the first node.
+    pub async fn on_cluster(&self, nodes: &[String], cluster: &str) -> Result<Run> {
+        let first = nodes.first().context("a cluster of no nodes")?;
+        let name = format!("{}.cluster", self.name);
+        let clickhouse = ClickHouseArgs { url: first.clone(), ..self.clickhouse.clone() }
+            .with_database(name.replace(['.', '-'], "_"));
+        let clients: Vec<_> =
+            nodes.iter().map(|url| ClickHouseArgs { url: url.clone(), ..clickhouse.clone() }.server_client()).collect();
+        let cluster = dvc_warehouse::Cluster { name: cluster.to_owned() };
+        dvc_warehouse::migrate_cluster(&clients, &cluster, &clickhouse.database, dvc_warehouse::Directory::official()?)
+            .await?;
+        Ok(Run { name, topics: self.topics.clone(), dead_letter: self.dead_letter.clone(), clickhouse })
     }
 
     pub async fn drop_database(&self) {
@@ -182,4 +200,86 @@ pub fn memory_mb(field: &str, pid: &str) -> Result<f64> {
         status.lines().find(|l| l.split(':').next() == Some(field)).with_context(|| format!("{field} of {pid}"))?;
     let kb: f64 = line.split_whitespace().nth(1).context("a value in kB")?.parse()?;
     Ok(kb / 1024.0)
+}
+
+/// Publishes `events` synthetic contract events of run `run` (70% dossier, 20%
+/// payment, 10% feedback; lz4 batches, as a portal's producer sends them)
+/// to `topics`; events/s.
+pub fn preload(brokers: &str, run: &str, topics: &[String; 5], events: u64) -> Result<f64> {
+    let producer = bulk_producer(brokers)?;
+    let start = Instant::now();
+    for m in dvc_portal_sim::synthetic::mixed(run, events, 42) {
+        let topic = &topics[m.stream as usize];
+        send(&producer, BaseRecord::to(topic).key(&m.key).payload(&m.value));
+    }
+    producer.flush(Duration::from_secs(300))?;
+    Ok(events as f64 / start.elapsed().as_secs_f64())
+}
+
+/// `dvc-rates-api` with `extra` flags over `clickhouse`, once it answers:
+/// the child and its base URL.
+pub async fn rates_api(
+    client: &reqwest::Client,
+    stack: &StackArgs,
+    clickhouse: &ClickHouseArgs,
+    extra: &[&str],
+) -> Result<(std::process::Child, String)> {
+    let (api, port) = spawn_rates_api(&stack.bin_dir, clickhouse, extra)?;
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((api, base))
+}
+
+/// Latencies (ms, sorted) of `urls`, one request at a time, each `repeat` times.
+pub async fn time_requests(client: &reqwest::Client, urls: &[String], repeat: usize) -> Result<Vec<f64>> {
+    let mut latencies = Vec::new();
+    for _ in 0..repeat {
+        for url in urls {
+            let started = Instant::now();
+            client.get(url).send().await?.error_for_status().with_context(|| url.clone())?.bytes().await?;
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// Every metric × grouping of `endpoint` over `from..=to`.
+pub fn urls(base: &str, endpoint: &str, from: Date, to: Date) -> Vec<String> {
+    METRICS
+        .iter()
+        .flat_map(|m| {
+            GroupBy::ALL
+                .map(|g| format!("{base}/v1/{endpoint}?metric={}&from={from}&to={to}&group_by={}", m.name, g.as_str()))
+        })
+        .collect()
+}
+
+/// A producer for loading many events fast: large lz4 batches, as a portal's
+/// producer sends them.
+pub fn bulk_producer(brokers: &str) -> Result<BaseProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "50")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "2000000")
+        .set("compression.type", "lz4")
+        .create()?)
+}
+
+/// Writes a benchmark's `result` to `out` (its folder made if missing) and
+/// prints it.
+pub fn write_result(out: &Path, result: &serde_json::Value) -> Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(result)?;
+    std::fs::write(out, text.clone() + "\n")?;
+    println!("{text}");
+    Ok(())
 }

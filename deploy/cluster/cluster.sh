@@ -6,14 +6,15 @@
 #   ClickHouse node 2, shard 1 replica r2   HTTP 127.0.0.1:8125, native 9002
 #   ClickHouse node 3, shard 2 replica r3   HTTP 127.0.0.1:8126, native 9003
 # Cluster name `dvc` (clickhouse/config.xml). Data, logs and pid files under
-# DVC_CLUSTER_DIR (default .local/cluster).
+# DVC_CLUSTER_DIR (default: cluster/ in DVC_LOCAL_DIR, as stack.sh has it, so
+# .local/cluster, or .local/test/cluster under `make test`).
 # Usage: cluster.sh up | down | clean | status | stop NODE | start NODE
 # `up` is idempotent and returns once every part answers; `stop 3` kills
 # node 3 at once (kill -9) and `start 3` brings it back on its data, for
 # fault tests and drills.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-DIR="${DVC_CLUSTER_DIR:-$ROOT/.local/cluster}"
+DIR="${DVC_CLUSTER_DIR:-${DVC_LOCAL_DIR:-$ROOT/.local}/cluster}"
 RUN="$DIR/run"
 LOGS="$DIR/logs"
 NODES="1 2 3"
@@ -95,7 +96,13 @@ case "${1:-}" in
     down) down ;;
     clean) down; rm -rf "$DIR"; log "removed $DIR" ;;
     status) for s in zookeeper node1 node2 node3; do running "$s" && echo "$s: running" || echo "$s: stopped"; done ;;
-    stop) stop "node${2:?node number}" KILL ;;
-    start) mkdir -p "$RUN" "$LOGS"; start_node "${2:?node number}"; wait_for "node $2" 60 node_ready "$2" ;;
+    stop)
+        running "node${2:?node number}" || { log "node $2 is not running (no live pid in $RUN)"; exit 1; }
+        stop "node$2" KILL ;;
+    start)
+        if ! running "node${2:?node number}" && port_open "$(http_port "$2")"; then
+            log "something else listens on 127.0.0.1:$(http_port "$2")"; exit 1
+        fi
+        mkdir -p "$RUN" "$LOGS"; start_node "$2"; wait_for "node $2" 60 node_ready "$2" ;;
     *) echo "usage: $0 up|down|clean|status|stop N|start N" >&2; exit 2 ;;
 esac

@@ -48,7 +48,21 @@ if ! command -v chromium >/dev/null; then
     apt_install chromium
 fi
 
-if ! python3 -c 'import pytest, jsonschema, rfc3339_validator, chdb, confluent_kafka, openapi_spec_validator, schemathesis' 2>/dev/null; then
+if ! python3 -c 'import pytest, jsonschema, rfc3339_validator, chdb, confluent_kafka, openapi_spec_validator, schemathesis, kubernetes_validate' 2>/dev/null; then
     echo "install: Python packages of tests/requirements.txt"
     python3 -m pip install -q -r tests/requirements.txt
+fi
+
+# docker-compose (PyPI), which checks deploy/compose/compose.yaml, in a
+# virtualenv of its own: it pins jsonschema < 4 and PyYAML < 6, which would
+# break the test packages above, and PyYAML 5.4 builds on Python 3.11 only
+# with Cython < 3 and without build isolation.
+COMPOSE_VENV=.local/validators/compose
+if ! "$COMPOSE_VENV/bin/docker-compose" version >/dev/null 2>&1; then
+    echo "install: docker-compose 1.29 (PyPI, own virtualenv), to check the Compose file"
+    rm -rf "$COMPOSE_VENV"
+    python3 -m venv "$COMPOSE_VENV"
+    "$COMPOSE_VENV/bin/pip" install -q "cython<3" wheel setuptools
+    "$COMPOSE_VENV/bin/pip" install -q --no-build-isolation "pyyaml==5.4.1"
+    "$COMPOSE_VENV/bin/pip" install -q "docker-compose==1.29.2"
 fi

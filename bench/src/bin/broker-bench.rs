@@ -133,13 +133,7 @@ fn now_ms() -> i64 {
 
 /// Produces `args.messages` events, flushing after each window; events/s per window.
 fn load(args: &Args, brokers: &str, topic: &str) -> Result<Vec<f64>> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "50")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "2000000")
-        .set("compression.type", "lz4")
-        .create()?;
+    let producer = dvc_bench::bulk_producer(brokers)?;
     let mut rates = Vec::new();
     let mut events = dvc_portal_sim::synthetic::mixed("broker", args.messages, 42).peekable();
     while events.peek().is_some() {

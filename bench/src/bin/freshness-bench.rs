@@ -152,10 +152,6 @@ async fn main() -> Result<()> {
         child.wait()?;
     }
     run.drop_database().await;
-    if let Some(dir) = args.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&args.out, serde_json::to_string_pretty(&result)? + "\n")?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    dvc_bench::write_result(&args.out, &result)?;
     Ok(())
 }

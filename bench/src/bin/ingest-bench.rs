@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use dvc_bench::{Run, StackArgs, assign_all, cpu_seconds, memory_mb, send};
+use dvc_bench::{Run, StackArgs, assign_all, cpu_seconds, memory_mb, preload};
 use dvc_events::Stream;
 use dvc_ingest::rows::{DossierRow, RawRow};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset};
 use serde_json::json;
 
@@ -31,23 +30,6 @@ struct Args {
     partitions: i32,
     #[arg(long, default_value = "bench/results/ingest.json")]
     out: PathBuf,
-}
-
-fn preload(args: &Args, run: &str, topics: &[String; 5]) -> Result<f64> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.stack.brokers)
-        .set("linger.ms", "50")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "2000000")
-        .set("compression.type", "lz4")
-        .create()?;
-    let start = Instant::now();
-    for m in dvc_portal_sim::synthetic::mixed(run, args.events, 42) {
-        let topic = &topics[m.stream as usize];
-        send(&producer, BaseRecord::to(topic).key(&m.key).payload(&m.value));
-    }
-    producer.flush(Duration::from_secs(300))?;
-    Ok(args.events as f64 / start.elapsed().as_secs_f64())
 }
 
 /// (a) Reads every pre-loaded record once and does nothing with it.
@@ -160,7 +142,7 @@ async fn main() -> Result<()> {
     let run = Run::create("bench", &args.stack.brokers, args.partitions, &args.stack.clickhouse).await?;
     let topics = run.topics.clone();
     eprintln!("pre-loading {} events …", args.events);
-    let preload_eps = preload(&args, &run.name, &topics)?;
+    let preload_eps = preload(&args.stack.brokers, &run.name, &topics, args.events)?;
     eprintln!("(a) raw consumer …");
     let (raw_eps, raw_cpu_us) = raw_consume(&args, &run.name, &topics)?;
     eprintln!("decode cost …");
@@ -193,10 +175,6 @@ async fn main() -> Result<()> {
         "clickhouse": args.stack.clickhouse.client().query("SELECT version()").fetch_one::<String>().await?,
         "finished_at_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
     });
-    if let Some(dir) = args.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&args.out, serde_json::to_string_pretty(&result)? + "\n")?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    dvc_bench::write_result(&args.out, &result)?;
     Ok(())
 }

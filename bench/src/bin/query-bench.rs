@@ -23,14 +23,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
-use dvc_bench::{StackArgs, percentile, spawn_rates_api};
+use dvc_bench::{StackArgs, percentile, rates_api, time_requests, urls};
 use dvc_events::topics;
 use dvc_ingest::privacy::ApplicantHasher;
 use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
 use dvc_portal_sim::lifecycle::{Portal, Traffic};
 use dvc_portal_sim::synthetic::json;
 use dvc_portal_sim::timeline::diurnal;
-use dvc_warehouse::{ClickHouseArgs, GroupBy, METRICS};
+use dvc_warehouse::ClickHouseArgs;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -232,50 +232,6 @@ async fn prepare(stack: &StackArgs, database: &str, plan: Plan) -> Result<Histor
     let rollup_seconds = roll_up(&clickhouse).await?;
     settle(&clickhouse).await?;
     Ok(History { dossiers: stored_dossiers(&clickhouse).await?, clickhouse, load_seconds, rollup_seconds })
-}
-
-/// `dvc-rates-api` with `extra` flags over `clickhouse`, once it answers:
-/// the child and its base URL.
-async fn rates_api(
-    client: &reqwest::Client,
-    stack: &StackArgs,
-    clickhouse: &ClickHouseArgs,
-    extra: &[&str],
-) -> Result<(std::process::Child, String)> {
-    let (api, port) = spawn_rates_api(&stack.bin_dir, clickhouse, extra)?;
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok((api, base))
-}
-
-/// Latencies (ms, sorted) of `urls`, one request at a time, each `repeat` times.
-async fn time_requests(client: &reqwest::Client, urls: &[String], repeat: usize) -> Result<Vec<f64>> {
-    let mut latencies = Vec::new();
-    for _ in 0..repeat {
-        for url in urls {
-            let started = Instant::now();
-            client.get(url).send().await?.error_for_status().with_context(|| url.clone())?.bytes().await?;
-            latencies.push(started.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    latencies.sort_by(f64::total_cmp);
-    Ok(latencies)
-}
-
-/// Every metric × grouping of `endpoint` over `from..=to`.
-fn urls(base: &str, endpoint: &str, from: Date, to: Date) -> Vec<String> {
-    METRICS
-        .iter()
-        .flat_map(|m| {
-            GroupBy::ALL
-                .map(|g| format!("{base}/v1/{endpoint}?metric={}&from={from}&to={to}&group_by={}", m.name, g.as_str()))
-        })
-        .collect()
 }
 
 /// `clients` dashboards asking, back to back for `seconds`, for a random

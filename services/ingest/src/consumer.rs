@@ -332,7 +332,7 @@ impl IngestContext {
             if partitions.is_empty() {
                 continue;
             }
-            let Some(stored) = self.stored_offsets(stream, topic) else {
+            let Some(stored) = self.stored_offsets(topic) else {
                 return; // stopping
             };
             let topic: Arc<str> = Arc::from(topic);
@@ -371,15 +371,15 @@ impl IngestContext {
         }
     }
 
-    /// The highest stored offsets of `topic`, waiting out a ClickHouse outage.
+    /// The last offsets of `topic` stored whole (`Writer::stored_offsets`),
+    /// waiting out a ClickHouse outage.
     /// `None` if the service stops meanwhile.
-    fn stored_offsets(&self, stream: Stream, topic: &str) -> Option<HashMap<u32, u64>> {
-        let table = crate::rows::table_of(stream);
+    fn stored_offsets(&self, topic: &str) -> Option<HashMap<u32, u64>> {
         let mut attempt = 0;
         loop {
             let result = self.runtime.block_on(async {
                 tokio::select! {
-                    r = self.shared.writer.stored_offsets(table, topic) => Some(r),
+                    r = self.shared.writer.stored_offsets(topic) => Some(r),
                     () = self.shared.stop.cancelled() => None,
                 }
             })?;
@@ -465,10 +465,10 @@ fn chunks_to_hand_over(queued: usize, limit: usize, sizes: impl IntoIterator<Ite
     going
 }
 
-/// Where an assigned partition resumes: after the last offset ClickHouse
-/// holds for it (`stored`, the highest), or at the committed offset if that
-/// is further (records all rejected to the dead-letter topic store no row);
-/// `None` (the beginning) when neither is known.
+/// Where an assigned partition resumes: after the last offset stored whole
+/// (`stored`, from `ingest_progress`), or at the committed offset if that is
+/// further (the commit can also run ahead of a progress row lost with its
+/// process); `None` (the beginning) when neither is known.
 fn resume_offset(committed: Option<i64>, stored: Option<u64>) -> Option<i64> {
     let after_stored = stored.and_then(|max| i64::try_from(max).ok()).map(|max| max + 1);
     committed.max(after_stored)

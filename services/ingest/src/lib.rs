@@ -91,7 +91,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     let membership = Arc::new(Membership::new(config.session_timeout()));
     let http = tokio::spawn(telemetry::serve(listener, metrics.clone(), client, membership.clone(), stop.clone()));
 
-    let tables: Vec<&str> = Stream::ALL.into_iter().map(rows::table_of).collect();
+    let tables: Vec<&str> = Stream::ALL.into_iter().map(rows::table_of).chain([sink::PROGRESS]).collect();
     tokio::select! {
         ready = writer.wait_ready(&tables) => ready?,
         () = stop.cancelled() => return Ok(()),

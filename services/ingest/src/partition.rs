@@ -187,6 +187,7 @@ async fn run<T: RawRow>(shared: Arc<Shared>, topic: Arc<str>, partition: i32, rx
         label: Metrics::topic(&topic),
         topic: topic.clone(),
         partition,
+        stored_partition: at_partition,
     });
     match batch_loop(sink, limits, decode, rx, &consumed).await {
         Ok(()) => {}
@@ -274,6 +275,8 @@ struct Destination {
     shared: Arc<Shared>,
     topic: Arc<str>,
     partition: i32,
+    /// `partition` as ClickHouse stores it.
+    stored_partition: u32,
     label: TopicLabel,
 }
 
@@ -295,6 +298,11 @@ impl<T: RawRow> BatchSink<T> for Destination {
             }
             if !batch.rows.is_empty() {
                 self.shared.writer.insert(&self.label, &mut batch.rows).await?;
+            }
+            // An offset below zero (never from a broker; its record was
+            // dead-lettered above) records nothing: the commit covers it.
+            if let Some(last) = batch.last_offset.and_then(|o| u64::try_from(o).ok()) {
+                self.shared.writer.record_progress(&self.label, &self.topic, self.stored_partition, last).await?;
             }
             tracing::debug!(duration_ms = started.elapsed().as_millis() as u64, "batch written");
             Ok(())

@@ -1,5 +1,6 @@
 //! The ClickHouse writer: one insert per partition batch, retried on
-//! transient failures, and the offset lookup that makes restarts exactly-once.
+//! transient failures, then a row in `ingest_progress` saying the batch is
+//! stored whole; and the offset lookup that makes restarts exactly-once.
 //!
 //! A batch is sent as one INSERT of at most 1,000,000 rows, under ClickHouse's
 //! `max_insert_block_size` (1,048,576), so the server writes it as one block:
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use clickhouse::{Client, Row};
 use dvc_warehouse::{Retry, classify};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::retry::Backoff;
 use crate::rows::RawRow;
@@ -36,6 +37,23 @@ pub struct Writer {
     backoff: Backoff,
 }
 
+/// Where `record_progress` writes (schemas/clickhouse/011_ingest_progress.sql).
+pub const PROGRESS: &str = "ingest_progress";
+
+#[derive(Row, Serialize)]
+struct Progress {
+    kafka_topic: String,
+    kafka_partition: u32,
+    kafka_offset: u64,
+    recorded_at: u32,
+}
+
+/// Seconds since the epoch, as a `DateTime` column stores them.
+fn unix_seconds() -> u32 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    u32::try_from(now).unwrap_or(u32::MAX)
+}
+
 #[derive(Row, Deserialize)]
 struct MaxOffset {
     kafka_partition: u32,
@@ -43,7 +61,7 @@ struct MaxOffset {
 }
 
 /// Settings of every ingest request, so that the exactly-once rule (commit
-/// after the insert returned; resume after the highest stored offset) holds
+/// after the insert returned; resume after the last batch stored whole) holds
 /// on a cluster as on one server (README "Running on a cluster"); on one
 /// server they change nothing.
 /// - `insert_distributed_sync`: an insert into a Distributed table returns
@@ -53,7 +71,7 @@ struct MaxOffset {
 ///   view failed would leave the states short.
 /// - `load_balancing = in_order`: the offset lookup reads the first live
 ///   replica of each shard, the one the inserts went to.
-pub const CLUSTER_SAFE: [(&str, &str); 3] =
+const CLUSTER_SAFE: [(&str, &str); 3] =
     [("insert_distributed_sync", "1"), ("insert_deduplicate", "0"), ("load_balancing", "in_order")];
 
 impl Writer {
@@ -65,32 +83,62 @@ impl Writer {
     /// Inserts `rows` as one block, retrying transient failures until it
     /// succeeds; stamps every row with the same `ingested_at`.
     pub async fn insert<T: RawRow>(&self, label: &TopicLabel, rows: &mut [T]) -> Result<(), Fatal> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let now = u32::try_from(now).unwrap_or(u32::MAX);
+        let now = unix_seconds();
         for row in rows.iter_mut() {
             row.set_ingested_at(now);
         }
-        let mut attempt = 0;
+        let started = Instant::now();
+        self.retried(label, T::TABLE, || self.try_insert(rows)).await?;
+        self.metrics.insert_seconds.get_or_create(label).observe(started.elapsed().as_secs_f64());
+        self.metrics.batch_rows.get_or_create(label).observe(rows.len() as f64);
+        self.metrics.inserted.get_or_create(label).inc_by(rows.len() as u64);
+        Ok(())
+    }
+
+    /// Records that the batch of `topic`'s `partition` ending at `offset`
+    /// is stored whole (after its insert returned), retrying like an insert.
+    /// Resuming after it is then safe: see `stored_offsets`.
+    pub async fn record_progress(
+        &self,
+        label: &TopicLabel,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<(), Fatal> {
+        let row = Progress {
+            kafka_topic: topic.to_owned(),
+            kafka_partition: partition,
+            kafka_offset: offset,
+            recorded_at: unix_seconds(),
+        };
+        self.retried(label, PROGRESS, || async {
+            let mut insert = self.client.insert::<Progress>(PROGRESS).await?;
+            insert.write(&row).await?;
+            insert.end().await
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds, waiting out transient failures;
+    /// a failure that retrying cannot fix is returned.
+    async fn retried<F, Fut>(&self, label: &TopicLabel, table: &'static str, attempt: F) -> Result<(), Fatal>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = clickhouse::error::Result<()>>,
+    {
+        let mut tries = 0;
         loop {
-            let started = Instant::now();
-            match self.try_insert(rows).await {
-                Ok(()) => {
-                    self.metrics.insert_seconds.get_or_create(label).observe(started.elapsed().as_secs_f64());
-                    self.metrics.batch_rows.get_or_create(label).observe(rows.len() as f64);
-                    self.metrics.inserted.get_or_create(label).inc_by(rows.len() as u64);
-                    return Ok(());
-                }
+            match attempt().await {
+                Ok(()) => return Ok(()),
                 Err(e) if classify(&e) == Retry::Transient => {
-                    attempt += 1;
-                    let delay = self.backoff.delay(attempt);
+                    tries += 1;
+                    let delay = self.backoff.delay(tries);
                     self.metrics.retries.get_or_create(label).inc();
-                    tracing::warn!(table = T::TABLE, attempt, error = %e, retry_in_ms = delay.as_millis() as u64,
+                    tracing::warn!(table, attempt = tries, error = %e, retry_in_ms = delay.as_millis() as u64,
                         "ClickHouse insert failed; the partition stays paused and the batch is retried");
                     tokio::time::sleep(delay).await;
                 }
-                Err(source) => {
-                    return Err(Fatal { table: T::TABLE, source });
-                }
+                Err(source) => return Err(Fatal { table, source }),
             }
         }
     }
@@ -103,12 +151,17 @@ impl Writer {
         insert.end().await
     }
 
-    /// The highest offset stored per partition of `topic` in `table`.
-    pub async fn stored_offsets(&self, table: &str, topic: &str) -> clickhouse::error::Result<HashMap<u32, u64>> {
+    /// The last offset stored whole per partition of `topic`: the highest
+    /// `record_progress` recorded. Not the highest offset in the raw table:
+    /// an insert that failed after writing its raw rows but not its views'
+    /// rows leaves those raw rows behind, and resuming after them would
+    /// leave the states short for good; resuming from here stores that
+    /// batch again, which the tables absorb (module documentation).
+    pub async fn stored_offsets(&self, topic: &str) -> clickhouse::error::Result<HashMap<u32, u64>> {
         let rows: Vec<MaxOffset> = self
             .client
             .query(&format!(
-                "SELECT kafka_partition, max(kafka_offset) AS max_offset FROM {table} \
+                "SELECT kafka_partition, max(kafka_offset) AS max_offset FROM {PROGRESS} \
                  WHERE kafka_topic = ? GROUP BY kafka_partition"
             ))
             .bind(topic)

@@ -1,8 +1,8 @@
 //! The schema on a ClickHouse cluster: the same migration files, each table
 //! placed by the rule below instead of as one node's table.
 //!
-//! - **By partition** (the raw tables and the catalogue, which ingest writes
-//!   with Kafka coordinates): `T_local`, a Replicated engine under the
+//! - **By partition** (the raw tables, the catalogue and `ingest_progress`,
+//!   which ingest writes with Kafka coordinates): `T_local`, a Replicated engine under the
 //!   `{shard}` macro, and `T`, a Distributed table over it sharded by
 //!   `kafka_partition`. Ingest's insert of one partition's batch carries one
 //!   `kafka_partition`, so it lands whole on one shard, never split; its
@@ -44,6 +44,7 @@ const PLACEMENTS: &[(&str, Placement)] = &[
     ("feedback_events", Placement::ByPartition),
     ("petition_events", Placement::ByPartition),
     ("catalog_entries", Placement::ByPartition),
+    ("ingest_progress", Placement::ByPartition),
     ("dossier_state", Placement::ById("dossier_id")),
     ("payment_state", Placement::ById("payment_id")),
     ("rating_state", Placement::ById("event_id")),
@@ -120,7 +121,7 @@ impl Cluster {
                 Ok(vec![(statement.to_owned(), nodes)])
             }
             ["CREATE", "VIEW", ..] | ["CREATE", "MATERIALIZED", "VIEW", ..] => {
-                Ok(vec![(statement.to_owned(), Nodes::Every)])
+                Ok(vec![(global_in(statement), Nodes::Every)])
             }
             _ => bail!("no cluster form for: {statement}"),
         }
@@ -156,6 +157,39 @@ impl Cluster {
             }
         })
     }
+}
+
+/// `statement` with every `IN (SELECT …)` and `NOT IN (SELECT …)` made
+/// `GLOBAL`: the node that was asked runs the subquery once, on its own
+/// replicas, and sends the result to every shard. A subquery over a
+/// Distributed table runs so anyway (`distributed_product_mode = global`);
+/// one over a table replicated everywhere (`rollup_chunk`, the progress in
+/// `rate_rollup`) would otherwise run on each shard against that node's
+/// replica, which may not yet have what dvc-rollup just wrote through
+/// another node.
+fn global_in(statement: &str) -> String {
+    let mut out = String::with_capacity(statement.len() + 64);
+    let mut rest = statement;
+    while let Some(at) = rest.find("IN (") {
+        let (before, after) = rest.split_at(at);
+        let opens_select = after["IN (".len()..].trim_start().starts_with("SELECT");
+        let word_start = before.is_empty() || before.ends_with(|c: char| c.is_ascii_whitespace() || c == '(');
+        out.push_str(before);
+        if opens_select && word_start {
+            match before.strip_suffix("NOT ") {
+                Some(prefix) => {
+                    out.truncate(out.len() - before.len());
+                    out.push_str(prefix);
+                    out.push_str("GLOBAL NOT ");
+                }
+                None => out.push_str("GLOBAL "),
+            }
+        }
+        out.push_str("IN (");
+        rest = &after["IN (".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether `table` is stored as `T_local` behind a Distributed `T`.
@@ -262,6 +296,17 @@ mod tests {
         let out = cluster().statements("x", copy).unwrap();
         assert!(out[0].0.starts_with("CREATE TABLE IF NOT EXISTS dossier_state_v2_local AS dossier_state\nENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/x/dossier_state_v2', '{replica}') ORDER BY"));
         assert!(out[1].0.ends_with("Distributed(dvc, x, dossier_state_v2_local, cityHash64(dossier_id))"));
+    }
+
+    #[test]
+    fn subqueries_in_views_run_on_the_node_asked() {
+        let view = "CREATE VIEW IF NOT EXISTS v AS SELECT a FROM t WHERE kind IN ('x', 'y') AND id IN (SELECT id FROM rollup_chunk)\n    AND b NOT IN (\n SELECT b FROM u) AND JOIN_IN (SELECT 1)";
+        assert_eq!(
+            cluster().statements("x", view).unwrap()[0].0,
+            "CREATE VIEW IF NOT EXISTS v AS SELECT a FROM t WHERE kind IN ('x', 'y') AND id GLOBAL IN (SELECT id FROM rollup_chunk)\n    AND b GLOBAL NOT IN (\n SELECT b FROM u) AND JOIN_IN (SELECT 1)"
+        );
+        let insert = "INSERT INTO touches SELECT id FROM t WHERE id IN (SELECT id FROM rollup_chunk)";
+        assert_eq!(cluster().statements("x", insert).unwrap()[0].0, insert, "only views are rewritten");
     }
 
     #[test]
