@@ -166,3 +166,23 @@ async fn sample_portal_traffic_lands_once_per_record() {
     stop.cancel();
     ingest.await.unwrap().expect("ingest stops cleanly");
 }
+
+/// `--insert-quorum` needs quorum inserts that run side by side, one per
+/// partition (`insert_quorum_parallel`), which ClickHouse 18.16 lacks: there
+/// every partition's insert would wait for the one before (code 286). Ingest
+/// refuses to start on such a server, at once and saying why, instead of
+/// waiting for a server that will never take its settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_quorum_the_server_cannot_run_in_parallel_is_refused_at_start() {
+    let env = TestEnv::new("quorum").await;
+    let version: String = env.client().query("SELECT version()").fetch_one().await.unwrap();
+    assert!(version.starts_with("18."), "the local stack runs ClickHouse 18.16, not {version}");
+    let run = dvc_ingest::run(env.ingest_config(&["--insert-quorum=auto"]), CancellationToken::new());
+    let error = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("refused at once, not waited for")
+        .expect_err("18.16 cannot run quorum inserts in parallel");
+    let text = format!("{error:#}");
+    assert!(text.contains("insert_quorum_parallel"), "names the setting: {text}");
+    assert!(text.contains("refuses ingest's requests"), "{text}");
+}

@@ -261,3 +261,25 @@ def test_the_index_populations_and_deadlines_on_current_clickhouse(tmp_path):
         assert [r["petition_id"] for r in read(reads["petitions"], str(start), str(end))] == ["P1"]
     finally:
         s.close()
+
+
+def test_current_clickhouse_takes_ingest_settings_with_an_insert_quorum(tmp_path):
+    """What `dvc-ingest --insert-quorum=auto` sends with every request
+    (services/ingest/src/sink.rs: CLUSTER_SAFE and quorum_settings): current
+    ClickHouse knows every one, where 18.16 refuses insert_quorum_parallel
+    and ingest stops at start (tests/ingest_e2e.rs)."""
+    settings = ("insert_distributed_sync = 1, insert_deduplicate = 0, load_balancing = 'in_order',"
+                " insert_quorum = 'auto', insert_quorum_parallel = 1")
+    s = session.Session(str(tmp_path / "chdb"))
+    try:
+        migrate(s)
+        s.query(f"SELECT 1 SETTINGS {settings}")
+        s.query(
+            "INSERT INTO dvc.ingest_progress (kafka_topic, kafka_partition, kafka_offset, recorded_at)"
+            f" SETTINGS {settings} VALUES ('t', 0, 41, now())"
+        )
+        assert rows(s, "SELECT kafka_topic, kafka_partition, kafka_offset FROM dvc.ingest_progress") == [
+            {"kafka_topic": "t", "kafka_partition": 0, "kafka_offset": 41}
+        ]
+    finally:
+        s.close()

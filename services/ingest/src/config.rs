@@ -85,9 +85,26 @@ pub struct Config {
     #[arg(long = "kafka-option", value_parser = parse_option)]
     pub kafka_options: Vec<(String, String)>,
 
+    /// On a cluster with replicas: how many replicas of a shard must hold a
+    /// batch before its insert returns and its offsets are committed
+    /// (ClickHouse's `insert_quorum`): `auto` (a majority of the shard's
+    /// replicas) or a number from 2. Unset: the replica that took the insert.
+    /// Needs quorum inserts that run in parallel (`insert_quorum_parallel`,
+    /// which ClickHouse 18.16 lacks: refused at start there).
+    #[arg(long, env = "DVC_INSERT_QUORUM", value_parser = parse_quorum)]
+    pub insert_quorum: Option<String>,
+
     /// Address of `/metrics` (Prometheus) and `/healthz`.
     #[arg(long, env = "DVC_INGEST_LISTEN", default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
+}
+
+fn parse_quorum(s: &str) -> Result<String, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 2 => Ok(n.to_string()),
+        _ if s.trim() == "auto" => Ok("auto".to_owned()),
+        _ => Err(format!("{s:?} is neither `auto` nor a number of replicas from 2")),
+    }
 }
 
 /// librdkafka settings `--kafka-option` may not change, and why.
@@ -202,5 +219,19 @@ mod tests {
         let common: Vec<&str> = config.client_options().map(|(k, _)| k.as_str()).collect();
         assert_eq!(common, ["security.protocol", "sasl.mechanism", "sasl.username", "ssl.ca.location", "client.id"]);
         assert_eq!(config.kafka_options.len(), 7, "the consumer takes them all");
+    }
+
+    #[test]
+    fn an_insert_quorum_is_auto_or_at_least_two_replicas() {
+        let quorum = |value: &str| {
+            Config::try_parse_from(["dvc-ingest", &format!("--insert-quorum={value}")]).map(|c| c.insert_quorum)
+        };
+        assert_eq!(quorum("auto").unwrap().as_deref(), Some("auto"));
+        assert_eq!(quorum(" 3").unwrap().as_deref(), Some("3"));
+        for refused in ["1", "0", "-2", "majority", ""] {
+            let error = quorum(refused).expect_err(refused).to_string();
+            assert!(error.contains("neither `auto` nor a number of replicas from 2"), "{error}");
+        }
+        assert_eq!(parse(&[]).unwrap().insert_quorum, None, "no quorum unless asked");
     }
 }

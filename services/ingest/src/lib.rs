@@ -83,7 +83,7 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     let metrics = Metrics::new();
     let backoff = Backoff::new(Duration::from_millis(config.retry_min_ms), Duration::from_millis(config.retry_max_ms));
     let client = config.clickhouse.client();
-    let writer = Writer::new(client.clone(), metrics.clone(), backoff);
+    let writer = Writer::new(client.clone(), config.insert_quorum.as_deref(), metrics.clone(), backoff);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

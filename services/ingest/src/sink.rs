@@ -9,7 +9,7 @@
 //! again, which the tables and the rates tolerate by design.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clickhouse::{Client, Row};
 use dvc_warehouse::{Retry, classify};
@@ -74,9 +74,19 @@ struct MaxOffset {
 const CLUSTER_SAFE: [(&str, &str); 3] =
     [("insert_distributed_sync", "1"), ("insert_deduplicate", "0"), ("load_balancing", "in_order")];
 
+/// The settings of `--insert-quorum`: an insert returns once `quorum`
+/// replicas of its shard hold the block, and quorum inserts into one table
+/// run side by side (one per partition), not one at a time.
+fn quorum_settings(quorum: &str) -> [(&'static str, &str); 2] {
+    [("insert_quorum", quorum), ("insert_quorum_parallel", "1")]
+}
+
 impl Writer {
-    pub fn new(client: Client, metrics: Metrics, backoff: Backoff) -> Writer {
-        let client = CLUSTER_SAFE.iter().fold(client, |c, (name, value)| c.with_setting(*name, *value));
+    /// A writer whose every request carries `CLUSTER_SAFE` and, when
+    /// `quorum` is given, `quorum_settings`.
+    pub fn new(client: Client, quorum: Option<&str>, metrics: Metrics, backoff: Backoff) -> Writer {
+        let settings = CLUSTER_SAFE.into_iter().chain(quorum.into_iter().flat_map(quorum_settings));
+        let client = settings.fold(client, |c, (name, value)| c.with_setting(name, value));
         Writer { client, metrics, backoff }
     }
 
@@ -87,9 +97,8 @@ impl Writer {
         for row in rows.iter_mut() {
             row.set_ingested_at(now);
         }
-        let started = Instant::now();
-        self.retried(label, T::TABLE, || self.try_insert(rows)).await?;
-        self.metrics.insert_seconds.get_or_create(label).observe(started.elapsed().as_secs_f64());
+        let took = self.retried(label, T::TABLE, || self.try_insert(rows)).await?;
+        self.metrics.insert_seconds.get_or_create(label).observe(took.as_secs_f64());
         self.metrics.batch_rows.get_or_create(label).observe(rows.len() as f64);
         self.metrics.inserted.get_or_create(label).inc_by(rows.len() as u64);
         Ok(())
@@ -117,19 +126,22 @@ impl Writer {
             insert.end().await
         })
         .await
+        .map(drop)
     }
 
-    /// Runs `attempt` until it succeeds, waiting out transient failures;
-    /// a failure that retrying cannot fix is returned.
-    async fn retried<F, Fut>(&self, label: &TopicLabel, table: &'static str, attempt: F) -> Result<(), Fatal>
+    /// Runs `attempt` until it succeeds, waiting out transient failures, and
+    /// returns how long the attempt that succeeded took; a failure that
+    /// retrying cannot fix is returned.
+    async fn retried<F, Fut>(&self, label: &TopicLabel, table: &'static str, attempt: F) -> Result<Duration, Fatal>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = clickhouse::error::Result<()>>,
     {
         let mut tries = 0;
         loop {
+            let started = Instant::now();
             match attempt().await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(started.elapsed()),
                 Err(e) if classify(&e) == Retry::Transient => {
                     tries += 1;
                     let delay = self.backoff.delay(tries);
@@ -170,18 +182,27 @@ impl Writer {
         Ok(rows.into_iter().map(|r| (r.kafka_partition, r.max_offset)).collect())
     }
 
-    /// Waits until ClickHouse answers and the raw tables exist. A missing
-    /// table is fatal (the migrations were not applied); an unreachable
-    /// server is waited for.
+    /// Waits until ClickHouse answers, takes the writer's settings and has
+    /// the raw tables. A refused setting (`--insert-quorum` on a server
+    /// without parallel quorum inserts) or a missing table (the migrations
+    /// were not applied) is fatal; an unreachable server is waited for.
     pub async fn wait_ready(&self, tables: &[&str]) -> anyhow::Result<()> {
         let mut attempt = 0;
         loop {
-            let mut result = Ok(());
+            let mut result = self.client.query("SELECT 1").execute().await;
+            if let Err(e) = &result
+                && classify(e) == Retry::Fatal
+            {
+                anyhow::bail!(
+                    "ClickHouse refuses ingest's requests ({e}): check the user, and that a server given \
+                     --insert-quorum runs quorum inserts in parallel (insert_quorum_parallel; 18.16 does not)"
+                );
+            }
             for table in tables {
-                result = self.client.query(&format!("SELECT 1 FROM {table} LIMIT 0")).execute().await;
                 if result.is_err() {
                     break;
                 }
+                result = self.client.query(&format!("SELECT 1 FROM {table} LIMIT 0")).execute().await;
             }
             match result {
                 Ok(()) => return Ok(()),

@@ -2,11 +2,12 @@
 //! placed by the rule below instead of as one node's table.
 //!
 //! - **By partition** (the raw tables, the catalogue and `ingest_progress`,
-//!   which ingest writes with Kafka coordinates): `T_local`, a Replicated engine under the
-//!   `{shard}` macro, and `T`, a Distributed table over it sharded by
-//!   `kafka_partition`. Ingest's insert of one partition's batch carries one
-//!   `kafka_partition`, so it lands whole on one shard, never split; its
-//!   offset lookup reads `T`, every shard, and fails while one is down.
+//!   which ingest writes with Kafka coordinates): `T_local`, a Replicated
+//!   engine under the `{shard}` macro, and `T`, a Distributed table over it
+//!   sharded by `kafka_partition`. Ingest's insert of one partition's batch
+//!   carries one `kafka_partition`, so it lands whole on one shard, never
+//!   split; its offset lookup reads `ingest_progress`, every shard, and
+//!   fails while one is down.
 //! - **By id** (the states, `touches`, `payment_dossiers`): the same pair,
 //!   sharded by `cityHash64` of the id the table is ordered by. The
 //!   materialized views fire on the Distributed raw table at the node that
@@ -18,8 +19,9 @@
 //! - **Per node** (the reference tables the migrate step loads from the files
 //!   it carries): a plain table on every node, loaded on every node.
 //!
-//! Views keep their text: a view names `T`, which is the Distributed table.
-//! DDL runs on every node; data statements (a migration's backfill) run once,
+//! Views keep their text (a view names `T`, the Distributed table) but for
+//! one change: every `IN (SELECT …)` is made `GLOBAL` (`global_in`). DDL
+//! runs on every node; data statements (a migration's backfill) run once,
 //! through the Distributed tables, on the first node.
 
 use anyhow::{Context, Result, bail, ensure};
@@ -106,7 +108,8 @@ impl Cluster {
             ["DROP", "TABLE", "IF", "EXISTS", _] => {
                 let name = words[4];
                 let mut out = vec![(statement.to_owned(), Nodes::Every)];
-                if placement(name).is_some() && sharded(name)? {
+                // A name without a placement is a view's.
+                if matches!(placement(name), Some(Placement::ByPartition | Placement::ById(_))) {
                     out.push((format!("DROP TABLE IF EXISTS {name}{LOCAL}"), Nodes::Every));
                 }
                 Ok(out)
@@ -128,8 +131,7 @@ impl Cluster {
     }
 
     fn create_table(&self, database: &str, statement: &str) -> Result<Vec<(String, Nodes)>> {
-        let name = statement.split_ascii_whitespace().nth(5).context("a table without a name")?;
-        let table = name.split('(').next().unwrap_or(name);
+        let table = created_table(statement).context("a table without a name")?;
         let placement =
             placement(table).with_context(|| format!("table {table} has no placement on a cluster (cluster.rs)"))?;
         let (path, key) = match placement {
@@ -159,6 +161,12 @@ impl Cluster {
     }
 }
 
+/// The table a `CREATE TABLE IF NOT EXISTS name …` statement creates.
+fn created_table(statement: &str) -> Option<&str> {
+    let name = statement.split_ascii_whitespace().nth(5)?;
+    name.split('(').next()
+}
+
 /// `statement` with every `IN (SELECT …)` and `NOT IN (SELECT …)` made
 /// `GLOBAL`: the node that was asked runs the subquery once, on its own
 /// replicas, and sends the result to every shard. A subquery over a
@@ -174,16 +182,10 @@ fn global_in(statement: &str) -> String {
         let (before, after) = rest.split_at(at);
         let opens_select = after["IN (".len()..].trim_start().starts_with("SELECT");
         let word_start = before.is_empty() || before.ends_with(|c: char| c.is_ascii_whitespace() || c == '(');
-        out.push_str(before);
-        if opens_select && word_start {
-            match before.strip_suffix("NOT ") {
-                Some(prefix) => {
-                    out.truncate(out.len() - before.len());
-                    out.push_str(prefix);
-                    out.push_str("GLOBAL NOT ");
-                }
-                None => out.push_str("GLOBAL "),
-            }
+        match before.strip_suffix("NOT ") {
+            _ if !(opens_select && word_start) => out.push_str(before),
+            Some(prefix) => out.extend([prefix, "GLOBAL NOT "]),
+            None => out.extend([before, "GLOBAL "]),
         }
         out.push_str("IN (");
         rest = &after["IN (".len()..];
@@ -250,8 +252,7 @@ mod tests {
         for m in migrations().unwrap() {
             for s in &m.statements {
                 if s.starts_with("CREATE TABLE") {
-                    let name = s.split_ascii_whitespace().nth(5).unwrap();
-                    created.push(name.split('(').next().unwrap().to_owned());
+                    created.push(created_table(s).unwrap().to_owned());
                 }
                 cluster().statements("db", s).unwrap_or_else(|e| panic!("{:03}: {e:#}", m.version));
             }

@@ -20,10 +20,12 @@ pub enum Retry {
 /// TOO_MANY_SIMULTANEOUS_QUERIES, 203 NO_FREE_CONNECTION, 209
 /// SOCKET_TIMEOUT, 210 NETWORK_ERROR, 241 MEMORY_LIMIT_EXCEEDED, 242
 /// TABLE_IS_READ_ONLY, 252 TOO_MANY_PARTS, 279 ALL_CONNECTION_TRIES_FAILED
-/// (a shard of a cluster down), 286 UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
-/// (18.16 serialises quorum inserts into a table), 319
-/// UNKNOWN_STATUS_OF_INSERT, 425 SYSTEM_ERROR, 999 KEEPER_EXCEPTION.
-const TRANSIENT_CODES: &[u32] = &[159, 164, 202, 203, 209, 210, 241, 242, 252, 279, 286, 319, 425, 999];
+/// (a shard of a cluster down), 285 TOO_FEW_LIVE_REPLICAS (an insert
+/// quorum cannot be met while a replica is down), 286
+/// UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE (18.16 serialises quorum inserts
+/// into a table), 319 UNKNOWN_STATUS_OF_INSERT (a quorum insert timed out:
+/// the block may be written), 425 SYSTEM_ERROR, 999 KEEPER_EXCEPTION.
+const TRANSIENT_CODES: &[u32] = &[159, 164, 202, 203, 209, 210, 241, 242, 252, 279, 285, 286, 319, 425, 999];
 
 pub fn classify(err: &Error) -> Retry {
     match err {
@@ -56,6 +58,10 @@ mod tests {
         assert_eq!(bad("Code: 60. DB::Exception: Table dvc.x doesn't exist. (UNKNOWN_TABLE)"), Retry::Fatal);
         assert_eq!(bad("Code: 319, e.displayText() = Unknown status"), Retry::Transient);
         assert_eq!(bad("Code: 279, e.displayText() = DB::NetException: All connection tries failed"), Retry::Transient);
+        assert_eq!(
+            bad("Code: 285. DB::Exception: Number of alive replicas (1) is less than requested quorum (2)"),
+            Retry::Transient
+        );
         assert_eq!(
             bad("Code: 286. DB::Exception: Quorum for previous write has not been satisfied yet"),
             Retry::Transient
