@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::rates::assert_expected_rates;
 use common::{
-    Keyed, KillOnDrop, SAMPLE_FILES, TestEnv, assert_exactly_once, cluster_nodes, producer, publish, sample_messages,
-    start_api, stream_traffic, traffic,
+    Keyed, SAMPLE_FILES, TestEnv, assert_exactly_once, cluster_nodes, producer, publish, sample_messages, start_api,
+    stream_traffic, traffic,
 };
 use dvc_events::Stream;
 use tokio_util::sync::CancellationToken;
@@ -131,17 +131,21 @@ async fn faults_on_the_cluster_lose_and_repeat_nothing() {
     let spawn = |url: &str, log: &str| through(&env, url).spawn_ingest(&logs.join(log), FAST_GROUP);
 
     let mut first = spawn(&nodes[0], "first-0.log");
-    let _second: KillOnDrop = spawn(&nodes[2], "second.log");
+    let mut second = spawn(&nodes[2], "second.log");
     // 100 chunks 500 ms apart: events still stream in when the last fault ends.
     let streaming = stream_traffic(&env, &events, 100, Duration::from_millis(500));
     // Each fault strikes while ingest is writing: it waits until the
     // dossier rows stored pass a mark (counted through the first node).
     let stored_past = |mark: u64| {
-        let client = env.client();
+        let (client, logs) = (env.client(), &logs);
         async move {
             let deadline = std::time::Instant::now() + Duration::from_secs(120);
             while client.query("SELECT count() FROM dossier_events").fetch_one::<u64>().await.unwrap_or(0) < mark {
-                assert!(std::time::Instant::now() < deadline, "fewer than {mark} dossier rows after 120 s");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "fewer than {mark} dossier rows after 120 s; ingest's logs are in {}",
+                    logs.display()
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -165,6 +169,9 @@ async fn faults_on_the_cluster_lose_and_repeat_nothing() {
         node("start", 2);
     };
     tokio::join!(streaming, faults);
+    // No fault stopped an instance: each was a wait, not an error.
+    assert!(first.try_wait().unwrap().is_none(), "the first ingest instance stopped");
+    assert!(second.try_wait().unwrap().is_none(), "the second ingest instance stopped");
 
     assert_exactly_once(&env, &events, SETTLE).await;
     // Every dossier's state is complete: what its merged state says equals

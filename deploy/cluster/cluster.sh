@@ -47,7 +47,12 @@ http_port() { echo $((8123 + $1)); }
 
 node_ready() { [ "$(curl -s --max-time 2 "http://127.0.0.1:$(http_port "$1")/ping")" = "Ok." ]; }
 
-zookeeper_ready() { [ "$( (exec 3<>/dev/tcp/127.0.0.1/21810 && echo ruok >&3 && cat <&3) 2>/dev/null)" = "imok" ]; }
+# Serving, not only running: `ruok` answers imok while ZooKeeper still loads
+# its snapshot and refuses sessions. Bounded: a ZooKeeper still starting may
+# take the connection and never answer.
+zookeeper_ready() {
+    timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/21810 && echo srvr >&3 && cat <&3' 2>/dev/null | grep -q '^Mode: '
+}
 
 start_zookeeper() {
     mkdir -p "$DIR/zookeeper"

@@ -27,9 +27,17 @@ pub enum Retry {
 /// the block may be written), 425 SYSTEM_ERROR, 999 KEEPER_EXCEPTION.
 const TRANSIENT_CODES: &[u32] = &[159, 164, 202, 203, 209, 210, 241, 242, 252, 279, 285, 286, 319, 425, 999];
 
+/// What a server adds to an error when its connection to another server
+/// (a shard or replica of a cluster) broke mid-request, whatever the code:
+/// 210 when the peer reset it, 32 ATTEMPT_TO_READ_AFTER_EOF when the peer
+/// died in the middle of a packet (seen when a shard was killed during a
+/// distributed insert). Retrying reaches the peer once it is back.
+const PEER_CONNECTION_LOST: &str = "while receiving packet from";
+
 pub fn classify(err: &Error) -> Retry {
     match err {
         Error::Network(_) | Error::TimedOut => Retry::Transient,
+        Error::BadResponse(text) if text.contains(PEER_CONNECTION_LOST) => Retry::Transient,
         Error::BadResponse(text) => match server_code(text) {
             Some(code) if TRANSIENT_CODES.contains(&code) => Retry::Transient,
             Some(_) => Retry::Fatal,
@@ -66,6 +74,14 @@ mod tests {
             bad("Code: 286. DB::Exception: Quorum for previous write has not been satisfied yet"),
             Retry::Transient
         );
+        // A shard killed during a distributed insert (ClickHouse 18.16, the
+        // cluster fault test): its peer's connection ends mid-packet.
+        assert_eq!(
+            bad("Code: 32, e.displayText() = DB::Exception: Attempt to read after eof: while receiving packet \
+                 from 127.0.0.1:9003: Insertion status:\nWrote 1 blocks and 21 rows on shard 0 replica 0"),
+            Retry::Transient
+        );
+        assert_eq!(bad("Code: 32. DB::Exception: Attempt to read after eof"), Retry::Fatal, "a short body");
         assert_eq!(bad("502 Bad Gateway"), Retry::Transient);
         assert_eq!(classify(&Error::TimedOut), Retry::Transient);
         assert_eq!(classify(&Error::NotEnoughData), Retry::Fatal);
