@@ -109,7 +109,7 @@ impl Cluster {
                 let name = words[4];
                 let mut out = vec![(statement.to_owned(), Nodes::Every)];
                 // A name without a placement is a view's.
-                if matches!(placement(name), Some(Placement::ByPartition | Placement::ById(_))) {
+                if placement(name).is_some() && sharded(name)? {
                     out.push((format!("DROP TABLE IF EXISTS {name}{LOCAL}"), Nodes::Every));
                 }
                 Ok(out)
