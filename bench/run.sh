@@ -24,6 +24,7 @@ trap 'kill "$BROKER" 2>/dev/null || true' EXIT
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 for _ in $(seq 150); do listening && break; sleep 0.2; done
 listening || { echo "bench: tansu did not listen on $PORT; see $STORE/tansu.log" >&2; exit 1; }
+python3 deploy/local/tansu-store-index.py "$STORE/tansu.db"
 export DVC_KAFKA_BROKERS="127.0.0.1:$PORT"
 echo "bench: broker of its own on $DVC_KAFKA_BROKERS, store $STORE"
 # shellcheck disable=SC2086

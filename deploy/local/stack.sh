@@ -78,6 +78,7 @@ up() {
         --advertised-listener-url tcp://127.0.0.1:9092 --storage-engine sqlite://tansu.db' tansu "$LOCAL/tansu"
     wait_for ClickHouse 60 clickhouse_ready
     wait_for tansu 30 port_open 9092
+    python3 "$ROOT/deploy/local/tansu-store-index.py" "$LOCAL/tansu/tansu.db"
     for topic in $TOPICS; do
         out="$(tansu topic create --broker tcp://127.0.0.1:9092 --partitions "$PARTITIONS" "$topic" 2>&1)" \
             || grep -q "already exists" <<<"$out" || { log "creating $topic failed: $out"; exit 1; }
