@@ -42,25 +42,36 @@ def migrations():
 
 
 def rates_queries():
-    """The SQL `/v1/rates` runs, from `dvc-rates-api --print-queries`: {measures, pending_delta,
-    queries: [{metric, group_by, numerator, denominator, count, sql, rollup_sql}]}."""
+    """The SQL `/v1/rates` runs, from `dvc-rates-api --print-queries`: {measures, pending_ids,
+    pending_delta, queries: [{metric, group_by, numerator, denominator, count, sql, rollup_sql}]}."""
     out = subprocess.run([BIN / "dvc-rates-api", "--print-queries"], check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
 
-def bind(sql, first, last):
-    """A rates query with its `?` filled in: pairs of the first and last day."""
+def bind(sql, first, last, ids=()):
+    """A rates query with its `?` filled in as the rates API binds them: the
+    pending ids (`pending_ids`' answer) right after `CAST(`, elsewhere pairs of
+    the first and last day."""
     parts = sql.split("?")
-    assert len(parts) % 2 == 1, sql
-    days = [f"'{first}'", f"'{last}'"] * (len(parts) // 2)
-    return "".join(p + d for p, d in zip(parts, days + [""]))
+    ids_literal = "[" + ",".join("'" + i.replace("\\", "\\\\").replace("'", "\\'") + "'" for i in ids) + "]"
+    days = [p for p in parts[:-1] if not p.endswith("CAST(")]
+    assert len(days) % 2 == 0, sql
+    day = iter([f"'{first}'", f"'{last}'"] * (len(days) // 2))
+    return parts[0] + "".join((ids_literal if before.endswith("CAST(") else next(day)) + part
+                              for before, part in zip(parts, parts[1:]))
 
 
 def post(url, database, sql, body=None, **settings):
     """One statement to a ClickHouse server over HTTP. Always POST: ClickHouse
-    runs GET requests read-only."""
-    params = {"database": database, "query": sql, **settings}
-    with urllib.request.urlopen(urllib.request.Request(f"{url}/?{urllib.parse.urlencode(params)}", data=body or b"")) as r:
+    runs GET requests read-only. The statement goes in the request's body
+    (a long one, such as a query over many pending ids, fits no URL) unless
+    `body` holds the rows it inserts."""
+    params = {"database": database, **settings}
+    if body is None:
+        body = sql.encode()
+    else:
+        params["query"] = sql
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/?{urllib.parse.urlencode(params)}", data=body)) as r:
         return r.read().decode()
 
 

@@ -25,8 +25,8 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
 use dvc_warehouse::{
-    ClickHouseArgs, Directory, DirectoryRow, GroupBy, MEASURES, METRICS, MetricKind, metric, pending_delta_query,
-    range_query,
+    ClickHouseArgs, Directory, DirectoryRow, GroupBy, MEASURES, METRICS, MetricKind, PENDING_IDS, catalog_query,
+    metric, pending_delta_query,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -53,12 +53,13 @@ pub struct Config {
     #[arg(long)]
     pub openapi: bool,
     /// Print the SQL `/v1/rates` runs and exit (JSON: {measures,
-    /// pending_delta, queries: [{metric, group_by, numerator, denominator,
-    /// count, sql, rollup_sql}], index766}; the `?` are pairs of the first
-    /// and last day; `sql` is the exact query in one read, `rollup_sql` the
-    /// rollup's sums an answer adds `pending_delta`'s rows to; `index766`
-    /// the reads of `/v1/index766`, `?fields` the answer's columns), for
-    /// analysts and for measuring the queries elsewhere.
+    /// pending_ids, pending_delta, queries: [{metric, group_by, numerator,
+    /// denominator, count, sql, rollup_sql}], index766}; a `?` right after
+    /// `CAST(` takes the array `pending_ids` returns, the others are pairs of
+    /// the first and last day; `sql` is the exact query in one read,
+    /// `rollup_sql` the rollup's sums an answer adds `pending_delta`'s rows
+    /// to; `index766` the reads of `/v1/index766`, `?fields` the answer's
+    /// columns), for analysts and for measuring the queries elsewhere.
     #[arg(long)]
     pub print_queries: bool,
 }
@@ -190,24 +191,38 @@ impl Answers {
     }
 }
 
-/// Whether anything is pending, and the rollup's latest batch.
-const PENDING_SQL: &str = "SELECT (SELECT count() FROM rollup_pending) AS pending, \
-     max(batch) AS latest, argMax(id, batch) AS progress \
-     FROM rate_rollup WHERE kind = 'progress' AND published > 0";
+/// The pending ids, and the rollup's latest batch (read after them: the
+/// scalar subquery runs first).
+fn pending_sql() -> String {
+    format!(
+        "SELECT ({PENDING_IDS}) AS ids, max(batch) AS latest, argMax(id, batch) AS progress \
+         FROM rate_rollup WHERE kind = 'progress' AND published > 0"
+    )
+}
 
 #[derive(Row, Deserialize)]
 struct Pending {
-    pending: u64,
+    ids: Vec<String>,
     latest: u64,
     progress: String,
 }
 
 /// What a pending check found: the rollup's latest batch and, when ids are
-/// pending, their share of every figure (`pending_delta_query`), read at
-/// that batch.
+/// pending, which and their share of every figure (`pending_delta_query`),
+/// read at that batch.
+///
+/// The ids are read once, before the delta, and bound to every place the
+/// delta reads them: reading them again there could see an id touched in
+/// between in one place and not in another (README.md, "Why every figure
+/// is exact"). The delta may see a later batch than the ids' read; the ids
+/// then include every id pending at that batch (a batch's pending second
+/// only grows), and an id counted by the rollup and listed too is taken out
+/// and put back unchanged. An id touched after the ids' read is counted as
+/// the rollup has it: each id counted once.
 #[derive(Clone)]
 struct Snapshot {
     batch: Batch,
+    ids: Arc<Vec<String>>,
     delta: Option<Delta>,
 }
 
@@ -343,6 +358,7 @@ pub fn queries() -> serde_json::Value {
     use dvc_index766::store;
     json!({
         "measures": MEASURES,
+        "pending_ids": PENDING_IDS,
         "pending_delta": pending_delta_query(),
         "queries": queries,
         "index766": {
@@ -599,11 +615,12 @@ impl Api {
     /// Whether anything is pending and, if so, the pending ids' share of
     /// every figure.
     async fn check(&self) -> Result<Snapshot, Unavailable> {
-        let now: Pending = self.bounded(self.clickhouse.query(PENDING_SQL), async |q| q.fetch_one().await).await?;
-        if now.pending == 0 {
-            return Ok(Snapshot { batch: Batch { number: now.latest, progress: now.progress }, delta: None });
+        let now: Pending = self.bounded(self.clickhouse.query(&pending_sql()), async |q| q.fetch_one().await).await?;
+        let ids = Arc::new(now.ids);
+        if ids.is_empty() {
+            return Ok(Snapshot { batch: Batch { number: now.latest, progress: now.progress }, ids, delta: None });
         }
-        let query = self.clickhouse.query(&pending_delta_query());
+        let query = catalog_query(&self.clickhouse, &pending_delta_query(), &ids, "", "");
         let rows: Vec<DeltaRow> = self.bounded(query, async |q| q.fetch_all().await).await?;
         if let Some(row) = rows.iter().find(|r| r.measures.len() != MEASURES.len()) {
             return Err(Unavailable(format!(
@@ -613,7 +630,7 @@ impl Api {
             )));
         }
         let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
-        Ok(Snapshot { batch, delta: Some(Arc::new(rows)) })
+        Ok(Snapshot { batch, ids, delta: Some(Arc::new(rows)) })
     }
 
     /// The figures of a valid request: the rollup's sums plus the pending
@@ -625,8 +642,10 @@ impl Api {
             _ => None,
         };
         let directory = directory.as_ref();
+        let mut ids = Arc::default();
         for _ in 0..ATTEMPTS {
             let snapshot = self.snapshot().await?;
+            ids = Arc::clone(&snapshot.ids);
             let sums = self.rollup_sums(endpoint, request, &snapshot.batch).await?;
             match &snapshot.delta {
                 None => return sums.answer(endpoint, request, None, directory),
@@ -640,7 +659,7 @@ impl Api {
                 ),
             }
         }
-        Ok(body(endpoint, request, self.exact(endpoint, request).await?, directory.map(Arc::as_ref)))
+        Ok(body(endpoint, request, self.exact(endpoint, request, &ids).await?, directory.map(Arc::as_ref)))
     }
 
     /// The directory of authorities the migrate step stored, or `None`
@@ -670,7 +689,7 @@ impl Api {
     ) -> Result<Arc<RollupSums>, Unavailable> {
         let read = async {
             let sql = request.metric.rollup_query(request.group, endpoint == Endpoint::Series);
-            let query = range_query(&self.clickhouse, &sql, &request.from.to_string(), &request.to.to_string());
+            let query = catalog_query(&self.clickhouse, &sql, &[], &request.from.to_string(), &request.to.to_string());
             let rows: Vec<GroupSums> = self.bounded(query, async |q| q.fetch_all().await).await?;
             let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
             Ok(Arc::new(RollupSums::new(batch, rows)))
@@ -695,18 +714,24 @@ impl Api {
         Ok(sums)
     }
 
-    /// The figures from the catalog's exact query, in one read.
-    async fn exact(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Vec<Figure>, Unavailable> {
+    /// The figures from the catalog's exact query, in one read, over the
+    /// pending ids of the latest check (as [`Snapshot`]'s delta).
+    async fn exact(
+        &self,
+        endpoint: Endpoint,
+        request: &RatesRequest,
+        ids: &[String],
+    ) -> Result<Vec<Figure>, Unavailable> {
         let (metric, group) = (request.metric, request.group);
         let (from, to) = (request.from.to_string(), request.to.to_string());
         Ok(match endpoint {
             Endpoint::Rates => {
-                let query = range_query(&self.clickhouse, &metric.query(group), &from, &to);
+                let query = catalog_query(&self.clickhouse, &metric.query(group), ids, &from, &to);
                 let rows: Vec<(String, u64, u64)> = self.bounded(query, async |q| q.fetch_all().await).await?;
                 rows.into_iter().map(|(grp, n, d)| (String::new(), grp, n, d)).collect()
             }
             Endpoint::Series => {
-                let query = range_query(&self.clickhouse, &metric.daily_query(group), &from, &to);
+                let query = catalog_query(&self.clickhouse, &metric.daily_query(group), ids, &from, &to);
                 self.bounded(query, async |q| q.fetch_all().await).await?
             }
         })

@@ -19,5 +19,7 @@ pub use cluster::{Cluster, Placement, placement};
 pub use config::{ClickHouseArgs, flag_defaults};
 pub use directory::{Directory, DirectoryRow, Unit, in_being};
 pub use errors::{Retry, classify};
-pub use metrics::{GroupBy, MEASURES, METRICS, Metric, MetricKind, Source, metric, pending_delta_query, range_query};
+pub use metrics::{
+    GroupBy, MEASURES, METRICS, Metric, MetricKind, PENDING_IDS, Source, catalog_query, metric, pending_delta_query,
+};
 pub use migrate::{Migration, ServerVersion, migrate, migrate_cluster, migrate_to, migrate_with, migrations};

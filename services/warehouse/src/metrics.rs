@@ -4,6 +4,8 @@
 //! denominator, and which rows it counts. The rates API, its `/v1/metrics`
 //! listing and the tests all read this table.
 
+use std::sync::LazyLock;
+
 use serde::Serialize;
 
 /// The measure columns of `rate_rollup` (and of `pending_rows` and
@@ -261,10 +263,22 @@ impl GroupBy {
     }
 }
 
+/// The pending ids (`rollup_pending`), read once as one array. A query
+/// holding `IN (SELECT id FROM rollup_pending)` several times reads the set
+/// once per occurrence, so an id touched between two reads would be put
+/// back without being taken out (README.md, "Why every figure is exact");
+/// the rates API reads the ids with this and binds them as a constant to
+/// every place a catalog query takes them ([`catalog_query`]).
+pub const PENDING_IDS: &str = "SELECT groupUniqArray(id) FROM rollup_pending";
+/// Where a catalog query takes the pending ids: its `?` is bound to them.
+const IDS: &str = "(SELECT arrayJoin(CAST(? AS Array(String))))";
+/// What the `pending_rows` view reads its ids from.
+const VIEW_IDS: &str = "(SELECT id FROM rollup_pending)";
 /// Where `rate_rollup`'s rows are read: the sums, and the counted rows of
 /// the pending ids (which the exact figures take out).
 const ROLLUP_ROWS: &str = "kind = 'rollup' AND id = '' AND batch = 0";
-const PENDING_ROWS: &str = "kind IN ('dossier', 'payment', 'rating') AND id IN (SELECT id FROM rollup_pending)";
+const PENDING_ROWS: &str =
+    "kind IN ('dossier', 'payment', 'rating') AND id IN (SELECT arrayJoin(CAST(? AS Array(String))))";
 const DAY_RANGE: &str = "day BETWEEN toDate(?) AND toDate(?)";
 /// Which rollup batch a read of `rate_rollup` saw, from the `'progress'`
 /// rows read with its other rows (one read, one snapshot of the table): the
@@ -279,14 +293,51 @@ const SEEN_BATCH: &str = "max(seen_batch) AS batch, argMax(seen_progress, seen_b
 const DAY: &str = "if(kind = 'progress', '', toString(day))";
 
 /// `client`'s query of a catalog SQL text (from [`Metric::query`],
-/// [`Metric::daily_query`] or [`Metric::rollup_query`]) with its day range
-/// bound: every pair of `?` is the first and the last day.
-pub fn range_query(client: &clickhouse::Client, sql: &str, from: &str, to: &str) -> clickhouse::query::Query {
+/// [`Metric::daily_query`], [`Metric::rollup_query`] or
+/// [`pending_delta_query`]) with its `?` bound: `ids` (read with
+/// [`PENDING_IDS`]) where the text takes the pending ids, elsewhere the day
+/// range, every pair of `?` the first and the last day. The query may be
+/// long (every id once per place): `max_query_size` is raised to fit it.
+pub fn catalog_query(
+    client: &clickhouse::Client,
+    sql: &str,
+    ids: &[String],
+    from: &str,
+    to: &str,
+) -> clickhouse::query::Query {
     let mut query = client.query(sql);
-    for _ in 0..sql.matches('?').count() / 2 {
-        query = query.bind(from).bind(to);
+    let mut days = [from, to].into_iter().cycle();
+    for (at, _) in sql.match_indices('?') {
+        query = if sql[..at].ends_with("CAST(") {
+            query.bind(ids)
+        } else {
+            query.bind(days.next().expect("a cycle never ends"))
+        };
     }
-    query
+    let length = query.sql_display().to_string().len();
+    query.with_setting("max_query_size", length.max(DEFAULT_MAX_QUERY_SIZE).saturating_add(1).to_string())
+}
+
+/// ClickHouse's default `max_query_size` (the most bytes of a query it parses).
+const DEFAULT_MAX_QUERY_SIZE: usize = 262_144;
+
+/// The `pending_rows` view (005_rate_rollup.sql) as a subquery over the ids
+/// bound to its `?` instead of `rollup_pending`: the view's own text, as
+/// the migrations create it, each of its reads of the pending ids (four)
+/// made one bound list.
+fn pending_rows() -> &'static str {
+    static ROWS: LazyLock<String> = LazyLock::new(|| {
+        let create = "CREATE VIEW IF NOT EXISTS pending_rows AS";
+        let view = crate::migrations()
+            .expect("the embedded migrations parse (a unit test parses them)")
+            .into_iter()
+            .flat_map(|m| m.statements)
+            .filter_map(|s| s.strip_prefix(create).map(str::to_owned))
+            .next_back()
+            .expect("a migration creates pending_rows");
+        format!("({})", view.trim().replace(VIEW_IDS, IDS))
+    });
+    &ROWS
 }
 
 /// The pending ids' share of every figure: their rows now less the rows the
@@ -296,7 +347,8 @@ pub fn range_query(client: &clickhouse::Client, sql: &str, from: &str, to: &str)
 /// UInt64; progress String; measures Array(Int64) in [`MEASURES`] order).
 /// Added to the sums of [`Metric::rollup_query`] read
 /// at the same batch, it gives what [`Metric::query`] gives; a rates API
-/// reads it once for all the requests that share a pending check.
+/// reads it once for all the requests that share a pending check. Its `?`
+/// take the pending ids ([`catalog_query`]).
 pub fn pending_delta_query() -> String {
     let taken_out: Vec<String> = MEASURES.iter().map(|m| format!("-{m} AS {m}")).collect();
     let now: Vec<String> = MEASURES.iter().map(|m| format!("toInt64({m}) AS {m}")).collect();
@@ -306,8 +358,9 @@ pub fn pending_delta_query() -> String {
          FROM (SELECT {DAY} AS d, authority_code, agency_code, procedure_code, {SEEN}, {taken_out} \
          FROM rate_rollup WHERE ({PENDING_ROWS}) OR kind = 'progress' \
          UNION ALL SELECT toString(day) AS d, authority_code, agency_code, procedure_code, {NOT_SEEN}, {now} \
-         FROM pending_rows) \
+         FROM {pending_rows}) \
          GROUP BY d, authority_code, agency_code, procedure_code",
+        pending_rows = pending_rows(),
         sums = sums.join(", "),
         taken_out = taken_out.join(", "),
         now = now.join(", "),
@@ -316,9 +369,9 @@ pub fn pending_delta_query() -> String {
 
 impl Metric {
     /// The query of this metric, exact at every moment: the rollup, less
-    /// the counted rows of the pending ids (`rollup_pending`), plus their
-    /// rows now (`pending_rows`). `?` parameters in pairs, each the first
-    /// and last day (inclusive, `YYYY-MM-DD`); returns (grp String,
+    /// the counted rows of the pending ids, plus their rows now
+    /// (`pending_rows`); bound by [`catalog_query`] (the pending ids and
+    /// the first and last day, inclusive, `YYYY-MM-DD`); returns (grp String,
     /// numerator UInt64, denominator UInt64) sorted by group. Identifiers
     /// come from this catalog only, never from a request.
     pub fn query(&self, group: GroupBy) -> String {
@@ -374,8 +427,9 @@ impl Metric {
              sign * {den} AS den, sign * {count} AS cnt \
              FROM rate_rollup WHERE (({ROLLUP_ROWS}) OR ({PENDING_ROWS})) AND {DAY_RANGE} \
              UNION ALL SELECT {day}{group} AS grp, 1 AS sign, toInt64({num}) AS num, toInt64({den}) AS den, \
-             toInt64({count}) AS cnt FROM pending_rows WHERE {DAY_RANGE}) \
-             GROUP BY {keys} HAVING sum(cnt) > 0 ORDER BY {keys}"
+             toInt64({count}) AS cnt FROM {pending_rows} WHERE {DAY_RANGE}) \
+             GROUP BY {keys} HAVING sum(cnt) > 0 ORDER BY {keys}",
+            pending_rows = pending_rows(),
         )
     }
 }
@@ -444,8 +498,10 @@ mod tests {
              OR kind = 'progress') GROUP BY d, grp"
         );
         let exact = metric("online_payment_count").unwrap().query(GroupBy::National);
-        assert_eq!(exact.matches('?').count(), 4, "two day ranges: {exact}");
-        assert!(exact.contains("sign * 0 AS den") && exact.contains("FROM pending_rows"), "{exact}");
+        assert_eq!(exact.matches("BETWEEN toDate(?) AND toDate(?)").count(), 2, "two day ranges: {exact}");
+        assert_eq!(exact.matches(IDS).count(), 5, "the ids, once per read of them: {exact}");
+        assert_eq!(exact.matches('?').count(), 4 + 5, "{exact}");
+        assert!(exact.contains("sign * 0 AS den") && exact.contains(pending_rows()), "{exact}");
         let daily = metric("satisfaction_rate").unwrap().daily_query(GroupBy::National);
         assert!(daily.starts_with("SELECT d, grp, toUInt64(sum(num))"), "{daily}");
         assert!(daily.contains("toString(day) AS d, 'national' AS grp, if(kind = 'rollup', 1, -1) AS sign"));
@@ -456,11 +512,46 @@ mod tests {
                 .contains("SELECT if(kind = 'progress', '', toString(day)) AS d, 'national' AS grp, satisfied AS num")
         );
         let delta = pending_delta_query();
-        assert!(!delta.contains('?'), "{delta}");
+        assert_eq!(delta.matches(IDS).count(), 5, "the ids, once per read of them: {delta}");
+        assert_eq!(delta.matches('?').count(), 5, "nothing else bound: {delta}");
+        assert!(!delta.contains("rollup_pending"), "{delta}");
         assert_eq!(delta.matches("sum(").count(), MEASURES.len(), "{delta}");
         assert_eq!(delta.matches("toInt64(").count(), MEASURES.len(), "{delta}");
-        assert!(delta.contains("-unsatisfied AS unsatisfied") && delta.contains("FROM pending_rows"), "{delta}");
+        assert!(delta.contains("-unsatisfied AS unsatisfied") && delta.contains(pending_rows()), "{delta}");
         assert_eq!(GroupBy::parse("agency_code"), Some(GroupBy::AgencyCode));
         assert_eq!(GroupBy::parse("province"), None);
+    }
+
+    #[test]
+    fn pending_rows_is_the_view_over_the_bound_ids() {
+        let rows = pending_rows();
+        // The view reads rollup_pending four times: the dossiers, the
+        // dossiers' payments, the payments, the ratings.
+        let view = crate::migrations()
+            .unwrap()
+            .into_iter()
+            .flat_map(|m| m.statements)
+            .find(|s| s.starts_with("CREATE VIEW IF NOT EXISTS pending_rows AS"))
+            .unwrap();
+        assert_eq!(view.matches(VIEW_IDS).count(), 4, "{view}");
+        assert_eq!(rows.matches(IDS).count(), 4, "{rows}");
+        assert!(!rows.contains("rollup_pending"), "{rows}");
+        assert_eq!(
+            rows.replace(IDS, VIEW_IDS),
+            format!("({})", view["CREATE VIEW IF NOT EXISTS pending_rows AS".len()..].trim())
+        );
+    }
+
+    #[test]
+    fn catalog_query_binds_the_ids_where_taken_and_the_days_elsewhere() {
+        let client = clickhouse::Client::default();
+        let ids = ["D-1".to_owned(), "it's".to_owned()];
+        let sql = format!("SELECT 1 WHERE day BETWEEN ? AND ? AND id IN {IDS} AND day BETWEEN ? AND ?");
+        let query = catalog_query(&client, &sql, &ids, "2024-07-01", "2024-07-31");
+        assert_eq!(
+            query.sql_display().to_string(),
+            "SELECT 1 WHERE day BETWEEN '2024-07-01' AND '2024-07-31' AND id IN \
+             (SELECT arrayJoin(CAST(['D-1','it\\'s'] AS Array(String)))) AND day BETWEEN '2024-07-01' AND '2024-07-31'"
+        );
     }
 }
