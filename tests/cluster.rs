@@ -1,7 +1,8 @@
 //! DVC Pulse on a ClickHouse cluster: the local cluster of
 //! deploy/cluster/cluster.sh (ZooKeeper, three ClickHouse 18.16 servers, two
 //! shards, the first with two replicas), the schema in its cluster layout,
-//! ingest instances writing through different nodes, the real broker.
+//! ingest instances writing through different nodes, the real broker, and
+//! the rates read while dossiers are touched again.
 //! `make test` starts the cluster; the fault test stops and restarts its nodes
 //! through the same script.
 
@@ -12,21 +13,24 @@ use std::time::Duration;
 
 use common::rates::assert_expected_rates;
 use common::{
-    Keyed, SAMPLE_FILES, TestEnv, assert_exactly_once, cluster_nodes, producer, publish, sample_messages, start_api,
-    stream_traffic, traffic,
+    Keyed, SAMPLE_FILES, TestEnv, assert_counted_once_while_touched, assert_exactly_once, cluster_nodes, producer,
+    publish, sample_messages, start_api, stream_traffic, traffic,
 };
 use dvc_events::Stream;
+use dvc_portal_sim::lifecycle::{self, Faults};
+use time::macros::{date, datetime};
 use tokio_util::sync::CancellationToken;
 
 const SETTLE: Duration = Duration::from_secs(240);
 /// A killed member holds its partitions until its session expires; keep that short.
 const FAST_GROUP: &[&str] = &["--session-timeout-ms=3000", "--kafka-option=heartbeat.interval.ms=500"];
 
-/// The two cluster tests, one after the other: the fault test stops nodes
-/// the other reads through.
+/// The three cluster tests, one after the other: the fault test stops nodes
+/// the others read through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_the_local_cluster() {
     sample_traffic_through_two_nodes_gives_the_expected_rates().await;
+    dossiers_touched_while_the_rates_are_read_are_counted_once().await;
     faults_on_the_cluster_lose_and_repeat_nothing().await;
 }
 
@@ -123,6 +127,19 @@ async fn sample_traffic_through_two_nodes_gives_the_expected_rates() {
     for handle in ingest {
         handle.await.unwrap().expect("ingest stops cleanly");
     }
+    api.await.unwrap().expect("API stops cleanly");
+}
+
+/// Where the pending set's reads cross the network, each in its own
+/// `GLOBAL IN` (README.md, "The pending set, read once per answer").
+async fn dossiers_touched_while_the_rates_are_read_are_counted_once() {
+    let env = std::sync::Arc::new(TestEnv::on_cluster("cluster_touched").await);
+    let stop = CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let (base, api) = start_api(&env, stop.clone()).await;
+    let july = lifecycle::generate(26, 300, datetime!(2024-07-01 00:00 UTC), 4).deliver(26, Faults::default());
+    assert_counted_once_while_touched(&env, &base, &july, (date!(2024 - 06 - 05), date!(2024 - 07 - 04))).await;
+    stop.cancel();
     api.await.unwrap().expect("API stops cleanly");
 }
 

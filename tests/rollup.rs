@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::recount::{Endpoint, GROUPINGS, assert_api_matches_recount};
-use common::{TestEnv, free_port, insert_traffic, roll_up, start_api};
+use common::{TestEnv, assert_counted_once_while_touched, free_port, insert_traffic, roll_up, start_api};
 use dvc_events::{DossierEvent, Status};
 use dvc_portal_sim::lifecycle::{self, Faults, Traffic};
 use dvc_warehouse::{GroupBy, METRICS, Source};
@@ -270,11 +270,8 @@ async fn a_batch_between_a_failed_view_and_the_retry_changes_no_figure() {
 }
 
 /// Dossiers touched again and again while the API answers and dvc-rollup
-/// runs batches: the events re-sent change no figure, so every answer must
-/// stay the recount's. A read of the pending ids per place a query takes
-/// them would see an id touched in between in one place and not in
-/// another, and count that dossier twice (README.md, "Why every figure is
-/// exact"); the API reads them once.
+/// runs batches (`common::assert_counted_once_while_touched`), then rolled
+/// up: every figure exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dossiers_touched_while_the_rates_are_read_are_counted_once() {
     let env = std::sync::Arc::new(TestEnv::new("rollup_touched").await);
@@ -282,49 +279,7 @@ async fn dossiers_touched_while_the_rates_are_read_are_counted_once() {
     let _stop_on_panic = stop.clone().drop_guard();
     let (base, api) = start_api(&env, stop.clone()).await;
     let july = lifecycle::generate(25, 600, datetime!(2024-07-01 00:00 UTC), 4).deliver(25, Faults::default());
-    let mut offset = 0;
-    insert_traffic(&env, &july, &mut offset).await;
-    roll_up(&env).await;
-
-    let touching = stop.child_token();
-    let writer = {
-        let (env, july, touching) = (std::sync::Arc::clone(&env), july.clone(), touching.clone());
-        tokio::spawn(async move {
-            let mut rounds = 0;
-            while !touching.is_cancelled() {
-                for chunk in july.dossiers.chunks(50) {
-                    insert_traffic(&env, &Traffic { dossiers: chunk.to_vec(), ..Traffic::default() }, &mut offset)
-                        .await;
-                }
-                rounds += 1;
-            }
-            rounds
-        })
-    };
-    let rollup = {
-        let (client, touching) = (env.client(), touching.clone());
-        tokio::spawn(async move {
-            let mut batches = 0;
-            while !touching.is_cancelled() {
-                let steps = dvc_rollup::catch_up(&client, 200).await.expect("rollup batches");
-                batches += steps.iter().filter(|s| matches!(s, dvc_rollup::Step::Wrote { .. })).count();
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            batches
-        })
-    };
-    let client = reqwest::Client::new();
-    let started = std::time::Instant::now();
-    let mut reads = 0;
-    while started.elapsed() < Duration::from_secs(40) {
-        assert_api_matches_recount(&client, &base, Endpoint::Rates, &july, RANGES[1], &["national"], "touched").await;
-        reads += 1;
-    }
-    touching.cancel();
-    let (rounds, batches) = (writer.await.unwrap(), rollup.await.unwrap());
-    assert!(rounds >= 3 && batches >= 3, "{rounds} rounds of touches, {batches} batches: too few to race");
-    assert!(reads >= 5, "only {reads} reads of every metric");
-    eprintln!("{reads} reads of every metric, {rounds} rounds of touches, {batches} batches");
+    assert_counted_once_while_touched(&env, &base, &july, RANGES[1]).await;
     roll_up(&env).await;
     assert_exact(&env, &base, &july, "touched, rolled up").await;
     stop.cancel();

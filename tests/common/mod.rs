@@ -570,6 +570,77 @@ pub async fn roll_up(env: &TestEnv) {
         .expect("rollup batches");
 }
 
+/// Inserts `traffic` and rolls it up, then re-sends its dossier events in
+/// a loop while dvc-rollup runs batches and the API at `base` is asked every
+/// metric, nationally, over `range`, for 40 s and at least five reads (a
+/// loaded cluster answers a read of every metric in about 13 s). The events
+/// re-sent change no figure, so every answer must stay the recount of
+/// `traffic`. A query reading the pending ids once per place it takes them
+/// would see an id touched in between in one place and not in another, and
+/// count that dossier twice (README.md, "The pending set, read once per
+/// answer").
+pub async fn assert_counted_once_while_touched(
+    env: &std::sync::Arc<TestEnv>,
+    base: &str,
+    traffic: &dvc_portal_sim::lifecycle::Traffic,
+    range: (time::Date, time::Date),
+) {
+    use dvc_portal_sim::lifecycle::Traffic;
+    let mut offset = 0;
+    insert_traffic(env, traffic, &mut offset).await;
+    roll_up(env).await;
+    let touching = tokio_util::sync::CancellationToken::new();
+    let _stop_on_panic = touching.clone().drop_guard();
+    let writer = {
+        let (env, dossiers, touching) = (std::sync::Arc::clone(env), traffic.dossiers.clone(), touching.clone());
+        tokio::spawn(async move {
+            let mut rounds = 0;
+            while !touching.is_cancelled() {
+                for chunk in dossiers.chunks(50) {
+                    insert_traffic(&env, &Traffic { dossiers: chunk.to_vec(), ..Traffic::default() }, &mut offset)
+                        .await;
+                }
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let rollup = {
+        let (client, touching) = (env.client(), touching.clone());
+        tokio::spawn(async move {
+            let mut batches = 0;
+            while !touching.is_cancelled() {
+                let steps = dvc_rollup::catch_up(&client, 200).await.expect("rollup batches");
+                batches += steps.iter().filter(|s| matches!(s, dvc_rollup::Step::Wrote { .. })).count();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            batches
+        })
+    };
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut reads = 0;
+    while started.elapsed() < Duration::from_secs(40) || reads < 5 {
+        recount::assert_api_matches_recount(
+            &client,
+            base,
+            recount::Endpoint::Rates,
+            traffic,
+            range,
+            &["national"],
+            "touched while read",
+        )
+        .await;
+        reads += 1;
+    }
+    touching.cancel();
+    let (rounds, batches) = (writer.await.unwrap(), rollup.await.unwrap());
+    assert!(
+        rounds >= 3 && batches >= 3,
+        "{rounds} rounds of touches, {batches} batches in {reads} reads: too few to race"
+    );
+}
+
 /// Inserts `traffic` straight into the raw tables as ingest would write it
 /// (the rows ingest makes, Kafka coordinates from `next_offset` on).
 pub async fn insert_traffic(env: &TestEnv, traffic: &dvc_portal_sim::lifecycle::Traffic, next_offset: &mut u64) {
