@@ -53,12 +53,11 @@ fn facts_view_sql(metric: &dvc_warehouse::Metric, group: GroupBy) -> String {
     )
 }
 
-/// The rows of `sql` over `from..=to` (its `?` `ids` where it takes the
-/// pending ids, elsewhere pairs of the two days). An empty national row is
-/// left out: ClickHouse 18.16 answers a grouping by a constant over no rows
-/// with one row of zeros, the rollup query with none (the API adds it).
-async fn figures(env: &TestEnv, sql: &str, ids: &[String], from: Date, to: Date) -> Figures {
-    let mut rows = dvc_warehouse::catalog_query(&env.client(), sql, ids, &from.to_string(), &to.to_string())
+/// The rows of `sql` over `from..=to`. An empty national row is left out:
+/// ClickHouse 18.16 answers a grouping by a constant over no rows with one
+/// row of zeros, the rollup query with none (the API adds it).
+async fn figures(client: &clickhouse::Client, sql: &str, from: Date, to: Date) -> Figures {
+    let mut rows = dvc_warehouse::catalog_query(client, sql, &from.to_string(), &to.to_string())
         .fetch_all::<(String, u64, u64)>()
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -74,7 +73,7 @@ async fn rollup_figures(env: &TestEnv) -> Vec<Figures> {
         for metric in METRICS {
             for group in GroupBy::ALL {
                 let sql = metric.rollup_query(group, false);
-                let rows = dvc_warehouse::catalog_query(&env.client(), &sql, &[], &from.to_string(), &to.to_string())
+                let rows = dvc_warehouse::catalog_query(&env.client(), &sql, &from.to_string(), &to.to_string())
                     .fetch_all::<(String, String, i64, i64, i64, u64, String)>()
                     .await
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -91,17 +90,17 @@ async fn rollup_figures(env: &TestEnv) -> Vec<Figures> {
     out
 }
 
-/// Every metric × grouping × range of the query `sql` builds, over `ids`.
+/// Every metric × grouping × range of the query `sql` builds, read through
+/// `client`.
 async fn every_figure(
-    env: &TestEnv,
-    ids: &[String],
+    client: &clickhouse::Client,
     sql: impl Fn(&dvc_warehouse::Metric, GroupBy) -> String,
 ) -> Vec<Figures> {
     let mut out = Vec::new();
     for (from, to) in RANGES {
         for metric in METRICS {
             for group in GroupBy::ALL {
-                out.push(figures(env, &sql(metric, group), ids, from, to).await);
+                out.push(figures(client, &sql(metric, group), from, to).await);
             }
         }
     }
@@ -117,9 +116,12 @@ async fn assert_exact(env: &TestEnv, base: &str, sent: &Traffic, label: &str) {
         assert_api_matches_recount(&client, base, Endpoint::Rates, sent, (from, to), &GROUPINGS, label).await;
     }
     assert_api_matches_recount(&client, base, Endpoint::Series, sent, RANGES[1], &GROUPINGS, label).await;
-    let ids: Vec<String> = env.client().query(dvc_warehouse::PENDING_IDS).fetch_one().await.expect("the pending ids");
-    let exact = every_figure(env, &ids, |metric, group| metric.query(group)).await;
-    let facts = every_figure(env, &[], facts_view_sql).await;
+    let session = dvc_warehouse::pending_session(&env.client());
+    for sql in dvc_warehouse::PENDING_IDS {
+        session.query(sql).execute().await.expect("the pending ids copied");
+    }
+    let exact = every_figure(&session, |metric, group| metric.query(group)).await;
+    let facts = every_figure(&env.client(), facts_view_sql).await;
     for (i, (e, f)) in exact.iter().zip(&facts).enumerate() {
         assert_eq!(e, f, "{label}: figure {i} (range × metric × grouping) differs from the facts views'");
     }
@@ -427,7 +429,7 @@ async fn a_database_of_the_earlier_migrations_upgrades_to_the_same_figures() {
     let sent = lifecycle::generate(25, 300, datetime!(2024-07-01 00:00 UTC), 4).deliver(25, Faults::default());
     let mut offset = 0;
     insert_traffic(&old_env, &sent, &mut offset).await;
-    let before = every_figure(&old_env, &[], facts_view_sql).await;
+    let before = every_figure(&old_env.client(), facts_view_sql).await;
 
     let applied = dvc_warehouse::migrate(&server, &old.database).await.expect("005 and 006 apply");
     assert!(applied.contains(&5) && applied.contains(&6), "{applied:?}");

@@ -9,6 +9,7 @@ import pathlib
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -48,31 +49,36 @@ def rates_queries():
     return json.loads(out)
 
 
-def bind(sql, first, last, ids=()):
-    """A rates query with its `?` filled in as the rates API binds them: the
-    pending ids (`pending_ids`' answer) right after `CAST(`, elsewhere pairs of
-    the first and last day."""
+def bind(sql, first, last):
+    """A rates query with its `?` filled in: pairs of the first and last day."""
     parts = sql.split("?")
-    ids_literal = "[" + ",".join("'" + i.replace("\\", "\\\\").replace("'", "\\'") + "'" for i in ids) + "]"
-    days = [p for p in parts[:-1] if not p.endswith("CAST(")]
-    assert len(days) % 2 == 0, sql
-    day = iter([f"'{first}'", f"'{last}'"] * (len(days) // 2))
-    return parts[0] + "".join((ids_literal if before.endswith("CAST(") else next(day)) + part
-                              for before, part in zip(parts, parts[1:]))
+    assert len(parts) % 2 == 1, sql
+    days = [f"'{first}'", f"'{last}'"] * (len(parts) // 2)
+    return "".join(p + d for p, d in zip(parts, days + [""]))
 
 
 def post(url, database, sql, body=None, **settings):
     """One statement to a ClickHouse server over HTTP. Always POST: ClickHouse
     runs GET requests read-only. The statement goes in the request's body
-    (a long one, such as a query over many pending ids, fits no URL) unless
-    `body` holds the rows it inserts."""
+    unless `body` holds the rows it inserts. In a session (`session_id`), a
+    statement that finds the session still held by the one before it (code
+    373: ClickHouse releases a session after its answer has gone out) is
+    sent again."""
     params = {"database": database, **settings}
     if body is None:
         body = sql.encode()
     else:
         params["query"] = sql
-    with urllib.request.urlopen(urllib.request.Request(f"{url}/?{urllib.parse.urlencode(params)}", data=body)) as r:
-        return r.read().decode()
+    request = urllib.request.Request(f"{url}/?{urllib.parse.urlencode(params)}", data=body)
+    for attempt in range(20):
+        try:
+            with urllib.request.urlopen(request) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            if "Code: 373" not in text or attempt == 19:
+                raise RuntimeError(f"{sql[:200]}: {text}") from e
+        time.sleep(0.005)
 
 
 class Modern:
@@ -88,19 +94,25 @@ class Modern:
         self.s.query("USE a")
         return self.s.query(sql, "JSONCompact").data()
 
+    def execute(self, sql):
+        self.query(sql)
+
 
 class Stack:
-    """The local stack's ClickHouse (18.16), in a database of this test's own."""
+    """The local stack's ClickHouse (18.16), in a database of this test's own,
+    every statement in one session (as chDB's), so a temporary table lasts
+    from one statement to the next."""
 
     def __init__(self):
         self.db = f"analyst_{uuid.uuid4().hex[:8]}"
+        self.session = uuid.uuid4().hex
         subprocess.run([BIN / "dvc-migrate", f"--clickhouse-url={CLICKHOUSE}", f"--clickhouse-database={self.db}"],
                        check=True, capture_output=True)
         for table, rows in sample_rows():
             self.post(f"INSERT INTO {table} FORMAT JSONEachRow", rows.encode(), input_format_skip_unknown_fields=1)
 
     def post(self, sql, body=None, **settings):
-        return post(CLICKHOUSE, self.db, sql, body, **settings)
+        return post(CLICKHOUSE, self.db, sql, body, session_id=self.session, **settings)
 
     def roll_up(self):
         """dvc-rollup's batches until every touch so far is rolled up."""
@@ -109,6 +121,9 @@ class Stack:
 
     def query(self, sql):
         return self.post(sql + "\nFORMAT JSONCompact")
+
+    def execute(self, sql):
+        self.post(sql)
 
     def close(self):
         self.post(f"DROP DATABASE IF EXISTS {self.db}")

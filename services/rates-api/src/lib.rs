@@ -25,8 +25,8 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
 use dvc_warehouse::{
-    ClickHouseArgs, Directory, DirectoryRow, GroupBy, MEASURES, METRICS, MetricKind, PENDING_IDS, catalog_query,
-    metric, pending_delta_query,
+    ClickHouseArgs, DROP_PENDING_IDS, Directory, DirectoryRow, GroupBy, MEASURES, METRICS, MetricKind, PENDING_IDS,
+    catalog_query, metric, pending_delta_query, pending_session, session_busy,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -54,8 +54,10 @@ pub struct Config {
     pub openapi: bool,
     /// Print the SQL `/v1/rates` runs and exit (JSON: {measures,
     /// pending_ids, pending_delta, queries: [{metric, group_by, numerator,
-    /// denominator, count, sql, rollup_sql}], index766}; a `?` right after
-    /// `CAST(` takes the array `pending_ids` returns, the others are pairs of
+    /// denominator, count, sql, rollup_sql}], index766}; `pending_ids` are
+    /// the statements that copy the pending ids into the session's
+    /// temporary table `pending_ids`, which `pending_delta` and every `sql`
+    /// read (run them first, in the same session); each pair of `?` takes
     /// the first and last day; `sql` is the exact query in one read,
     /// `rollup_sql` the rollup's sums an answer adds `pending_delta`'s rows
     /// to; `index766` the reads of `/v1/index766`, `?fields` the answer's
@@ -191,18 +193,14 @@ impl Answers {
     }
 }
 
-/// The pending ids, and the rollup's latest batch (read after them: the
-/// scalar subquery runs first).
-fn pending_sql() -> String {
-    format!(
-        "SELECT ({PENDING_IDS}) AS ids, max(batch) AS latest, argMax(id, batch) AS progress \
-         FROM rate_rollup WHERE kind = 'progress' AND published > 0"
-    )
-}
+/// How many ids the session's copy holds, and the rollup's latest batch
+/// (read after the copy).
+const PENDING_SQL: &str = "SELECT (SELECT count() FROM pending_ids) AS pending, max(batch) AS latest, \
+     argMax(id, batch) AS progress FROM rate_rollup WHERE kind = 'progress' AND published > 0";
 
 #[derive(Row, Deserialize)]
 struct Pending {
-    ids: Vec<String>,
+    pending: u64,
     latest: u64,
     progress: String,
 }
@@ -211,18 +209,18 @@ struct Pending {
 /// pending, which and their share of every figure (`pending_delta_query`),
 /// read at that batch.
 ///
-/// The ids are read once, before the delta, and bound to every place the
-/// delta reads them: reading them again there could see an id touched in
-/// between in one place and not in another (README.md, "Why every figure
-/// is exact"). The delta may see a later batch than the ids' read; the ids
-/// then include every id pending at that batch (a batch's pending second
-/// only grows), and an id counted by the rollup and listed too is taken out
-/// and put back unchanged. An id touched after the ids' read is counted as
-/// the rollup has it: each id counted once.
+/// The ids are read once, before the delta, into the session's
+/// `pending_ids`, which every place of the delta reads: reading
+/// `rollup_pending` again there could see an id touched in between in one
+/// place and not in another (README.md, "Why every figure is exact"). The
+/// delta may see a later batch than the ids' read; the ids then include
+/// every id pending at that batch (a batch's pending second only grows),
+/// and an id counted by the rollup and listed too is taken out and put back
+/// unchanged. An id touched after the ids' read is counted as the rollup
+/// has it: each id counted once.
 #[derive(Clone)]
 struct Snapshot {
     batch: Batch,
-    ids: Arc<Vec<String>>,
     delta: Option<Delta>,
 }
 
@@ -335,6 +333,9 @@ type Figure = (String, String, u64, u64);
 /// landed between them and its pending check, before it runs the catalog's
 /// exact query instead.
 const ATTEMPTS: usize = 3;
+/// How long a statement waits before it is sent again to a session still
+/// held by the statement before it.
+const SESSION_RELEASE: Duration = Duration::from_millis(5);
 
 /// The SQL `/v1/rates` runs: the pending ids' delta, and for every metric ×
 /// grouping the exact query, the rollup's sums and which measures it adds.
@@ -566,14 +567,25 @@ impl Api {
 
     /// Runs `query` within a query slot and the query timeout: ClickHouse
     /// stops it itself (`max_execution_time`); the client-side timeout
-    /// covers a server that does not answer at all.
+    /// covers a server that does not answer at all. A statement of a
+    /// session that finds the session still held by its previous statement
+    /// ([`session_busy`]) is sent again a moment later.
     async fn bounded<T, F>(&self, query: clickhouse::query::Query, run: F) -> Result<T, Unavailable>
     where
-        F: AsyncFnOnce(clickhouse::query::Query) -> clickhouse::error::Result<T>,
+        F: AsyncFn(clickhouse::query::Query) -> clickhouse::error::Result<T>,
     {
         let _slot = self.slot().await?;
         let limit = self.query_timeout.as_secs().max(1).to_string();
-        match tokio::time::timeout(self.query_timeout, run(query.with_setting("max_execution_time", limit))).await {
+        let query = query.with_setting("max_execution_time", limit);
+        let attempts = async {
+            loop {
+                match run(query.clone()).await {
+                    Err(e) if session_busy(&e) => tokio::time::sleep(SESSION_RELEASE).await,
+                    answer => return answer,
+                }
+            }
+        };
+        match tokio::time::timeout(self.query_timeout, attempts).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "rates query failed");
@@ -615,22 +627,42 @@ impl Api {
     /// Whether anything is pending and, if so, the pending ids' share of
     /// every figure.
     async fn check(&self) -> Result<Snapshot, Unavailable> {
-        let now: Pending = self.bounded(self.clickhouse.query(&pending_sql()), async |q| q.fetch_one().await).await?;
-        let ids = Arc::new(now.ids);
-        if ids.is_empty() {
-            return Ok(Snapshot { batch: Batch { number: now.latest, progress: now.progress }, ids, delta: None });
+        self.with_pending_ids(async |session| {
+            let now: Pending = self.bounded(session.query(PENDING_SQL), async |q| q.fetch_one().await).await?;
+            if now.pending == 0 {
+                return Ok(Snapshot { batch: Batch { number: now.latest, progress: now.progress }, delta: None });
+            }
+            let query = session.query(&pending_delta_query());
+            let rows: Vec<DeltaRow> = self.bounded(query, async |q| q.fetch_all().await).await?;
+            if let Some(row) = rows.iter().find(|r| r.measures.len() != MEASURES.len()) {
+                return Err(Unavailable(format!(
+                    "the pending rows have {} measures, not {}: is the database migrated?",
+                    row.measures.len(),
+                    MEASURES.len()
+                )));
+            }
+            let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
+            Ok(Snapshot { batch, delta: Some(Arc::new(rows)) })
+        })
+        .await
+    }
+
+    /// `read` in a ClickHouse session of its own whose `pending_ids` holds
+    /// the pending ids, read once ([`PENDING_IDS`]); the copy is dropped
+    /// after (or, when that fails, goes with the session).
+    async fn with_pending_ids<T>(
+        &self,
+        read: impl AsyncFnOnce(&clickhouse::Client) -> Result<T, Unavailable>,
+    ) -> Result<T, Unavailable> {
+        let session = pending_session(&self.clickhouse);
+        for sql in PENDING_IDS {
+            self.bounded(session.query(sql), async |q| q.execute().await).await?;
         }
-        let query = catalog_query(&self.clickhouse, &pending_delta_query(), &ids, "", "");
-        let rows: Vec<DeltaRow> = self.bounded(query, async |q| q.fetch_all().await).await?;
-        if let Some(row) = rows.iter().find(|r| r.measures.len() != MEASURES.len()) {
-            return Err(Unavailable(format!(
-                "the pending rows have {} measures, not {}: is the database migrated?",
-                row.measures.len(),
-                MEASURES.len()
-            )));
+        let answer = read(&session).await;
+        if let Err(Unavailable(e)) = self.bounded(session.query(DROP_PENDING_IDS), async |q| q.execute().await).await {
+            tracing::debug!(error = e, "the pending ids' copy stays until its session ends");
         }
-        let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
-        Ok(Snapshot { batch, ids, delta: Some(Arc::new(rows)) })
+        answer
     }
 
     /// The figures of a valid request: the rollup's sums plus the pending
@@ -642,10 +674,8 @@ impl Api {
             _ => None,
         };
         let directory = directory.as_ref();
-        let mut ids = Arc::default();
         for _ in 0..ATTEMPTS {
             let snapshot = self.snapshot().await?;
-            ids = Arc::clone(&snapshot.ids);
             let sums = self.rollup_sums(endpoint, request, &snapshot.batch).await?;
             match &snapshot.delta {
                 None => return sums.answer(endpoint, request, None, directory),
@@ -659,7 +689,7 @@ impl Api {
                 ),
             }
         }
-        Ok(body(endpoint, request, self.exact(endpoint, request, &ids).await?, directory.map(Arc::as_ref)))
+        Ok(body(endpoint, request, self.exact(endpoint, request).await?, directory.map(Arc::as_ref)))
     }
 
     /// The directory of authorities the migrate step stored, or `None`
@@ -689,7 +719,7 @@ impl Api {
     ) -> Result<Arc<RollupSums>, Unavailable> {
         let read = async {
             let sql = request.metric.rollup_query(request.group, endpoint == Endpoint::Series);
-            let query = catalog_query(&self.clickhouse, &sql, &[], &request.from.to_string(), &request.to.to_string());
+            let query = catalog_query(&self.clickhouse, &sql, &request.from.to_string(), &request.to.to_string());
             let rows: Vec<GroupSums> = self.bounded(query, async |q| q.fetch_all().await).await?;
             let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
             Ok(Arc::new(RollupSums::new(batch, rows)))
@@ -714,27 +744,25 @@ impl Api {
         Ok(sums)
     }
 
-    /// The figures from the catalog's exact query, in one read, over the
-    /// pending ids of the latest check (as [`Snapshot`]'s delta).
-    async fn exact(
-        &self,
-        endpoint: Endpoint,
-        request: &RatesRequest,
-        ids: &[String],
-    ) -> Result<Vec<Figure>, Unavailable> {
+    /// The figures from the catalog's exact query, in one read, over a
+    /// copy of the pending ids of its own (as [`Snapshot`]'s delta).
+    async fn exact(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Vec<Figure>, Unavailable> {
         let (metric, group) = (request.metric, request.group);
         let (from, to) = (request.from.to_string(), request.to.to_string());
-        Ok(match endpoint {
-            Endpoint::Rates => {
-                let query = catalog_query(&self.clickhouse, &metric.query(group), ids, &from, &to);
-                let rows: Vec<(String, u64, u64)> = self.bounded(query, async |q| q.fetch_all().await).await?;
-                rows.into_iter().map(|(grp, n, d)| (String::new(), grp, n, d)).collect()
-            }
-            Endpoint::Series => {
-                let query = catalog_query(&self.clickhouse, &metric.daily_query(group), ids, &from, &to);
-                self.bounded(query, async |q| q.fetch_all().await).await?
-            }
+        self.with_pending_ids(async |session| {
+            Ok(match endpoint {
+                Endpoint::Rates => {
+                    let query = catalog_query(session, &metric.query(group), &from, &to);
+                    let rows: Vec<(String, u64, u64)> = self.bounded(query, async |q| q.fetch_all().await).await?;
+                    rows.into_iter().map(|(grp, n, d)| (String::new(), grp, n, d)).collect()
+                }
+                Endpoint::Series => {
+                    let query = catalog_query(session, &metric.daily_query(group), &from, &to);
+                    self.bounded(query, async |q| q.fetch_all().await).await?
+                }
+            })
         })
+        .await
     }
 
     /// The answer (CONTRACT.md §6), a 400 naming the bad parameter, or a 503.

@@ -48,6 +48,15 @@ pub fn classify(err: &Error) -> Retry {
     }
 }
 
+/// Whether `err` is 373 SESSION_IS_LOCKED: the session is still busy with a
+/// query. ClickHouse releases a session only after the answer has gone out,
+/// so the next statement of a session, sent as soon as the answer arrives,
+/// may find it still held (ClickHouse issue #4003); it was not run, and
+/// sending it again a moment later is safe.
+pub fn session_busy(err: &Error) -> bool {
+    matches!(err, Error::BadResponse(text) if server_code(text) == Some(373))
+}
+
 /// The `Code: N` of a ClickHouse error text.
 fn server_code(text: &str) -> Option<u32> {
     let rest = &text[text.find("Code: ")? + "Code: ".len()..];
@@ -85,5 +94,13 @@ mod tests {
         assert_eq!(bad("502 Bad Gateway"), Retry::Transient);
         assert_eq!(classify(&Error::TimedOut), Retry::Transient);
         assert_eq!(classify(&Error::NotEnoughData), Retry::Fatal);
+    }
+
+    #[test]
+    fn a_locked_session_is_told_apart() {
+        let locked = "Code: 373, e.displayText() = DB::Exception: Session is locked by a concurrent client.";
+        assert!(session_busy(&Error::BadResponse(locked.into())));
+        assert!(!session_busy(&Error::BadResponse("Code: 60. DB::Exception: Table x doesn't exist".into())));
+        assert!(!session_busy(&Error::TimedOut));
     }
 }

@@ -263,22 +263,44 @@ impl GroupBy {
     }
 }
 
-/// The pending ids (`rollup_pending`), read once as one array. A query
-/// holding `IN (SELECT id FROM rollup_pending)` several times reads the set
-/// once per occurrence, so an id touched between two reads would be put
-/// back without being taken out (README.md, "Why every figure is exact");
-/// the rates API reads the ids with this and binds them as a constant to
-/// every place a catalog query takes them ([`catalog_query`]).
-pub const PENDING_IDS: &str = "SELECT groupUniqArray(id) FROM rollup_pending";
-/// Where a catalog query takes the pending ids: its `?` is bound to them.
-const IDS: &str = "(SELECT arrayJoin(CAST(? AS Array(String))))";
+/// The pending ids (`rollup_pending`), copied once into the session's
+/// temporary table `pending_ids`, which every place of a catalog query that
+/// takes them reads. A query holding `IN (SELECT id FROM rollup_pending)`
+/// several times reads the set once per occurrence, so an id touched between
+/// two reads would be put back without being taken out (README.md, "Why
+/// every figure is exact"); a constant list of the ids would cost its parse
+/// at every place (about 140 ms per place for 40,000 ids on 18.16). Run in
+/// a session ([`pending_session`]) before the query that reads them; a user
+/// with `readonly = 2` may.
+pub const PENDING_IDS: [&str; 2] = [
+    "CREATE TEMPORARY TABLE pending_ids (id String) ENGINE = Memory",
+    "INSERT INTO pending_ids SELECT id FROM rollup_pending",
+];
+/// Frees the session's copy of the pending ids (also gone when the session
+/// ends).
+pub const DROP_PENDING_IDS: &str = "DROP TEMPORARY TABLE pending_ids";
+/// Where a catalog query takes the pending ids.
+const IDS: &str = "pending_ids";
+/// How long a session of [`pending_session`] outlives its last query, in
+/// seconds, when it is not told to drop its table.
+const SESSION_TIMEOUT_SECONDS: &str = "30";
+
+/// `client` in a ClickHouse session of its own (a random `session_id`) for
+/// [`PENDING_IDS`] and the catalog queries over them. A session lives on
+/// one server: `client`'s URL must reach the same server every time (a node,
+/// or a proxy that routes by `session_id`).
+pub fn pending_session(client: &clickhouse::Client) -> clickhouse::Client {
+    client
+        .clone()
+        .with_setting("session_id", format!("dvc-pending-{:032x}", rand::random::<u128>()))
+        .with_setting("session_timeout", SESSION_TIMEOUT_SECONDS)
+}
 /// What the `pending_rows` view reads its ids from.
 const VIEW_IDS: &str = "(SELECT id FROM rollup_pending)";
 /// Where `rate_rollup`'s rows are read: the sums, and the counted rows of
 /// the pending ids (which the exact figures take out).
 const ROLLUP_ROWS: &str = "kind = 'rollup' AND id = '' AND batch = 0";
-const PENDING_ROWS: &str =
-    "kind IN ('dossier', 'payment', 'rating') AND id IN (SELECT arrayJoin(CAST(? AS Array(String))))";
+const PENDING_ROWS: &str = "kind IN ('dossier', 'payment', 'rating') AND id IN pending_ids";
 const DAY_RANGE: &str = "day BETWEEN toDate(?) AND toDate(?)";
 /// Which rollup batch a read of `rate_rollup` saw, from the `'progress'`
 /// rows read with its other rows (one read, one snapshot of the table): the
@@ -293,38 +315,19 @@ const SEEN_BATCH: &str = "max(seen_batch) AS batch, argMax(seen_progress, seen_b
 const DAY: &str = "if(kind = 'progress', '', toString(day))";
 
 /// `client`'s query of a catalog SQL text (from [`Metric::query`],
-/// [`Metric::daily_query`], [`Metric::rollup_query`] or
-/// [`pending_delta_query`]) with its `?` bound: `ids` (read with
-/// [`PENDING_IDS`]) where the text takes the pending ids, elsewhere the day
-/// range, every pair of `?` the first and the last day. The query may be
-/// long (every id once per place): `max_query_size` is raised to fit it.
-pub fn catalog_query(
-    client: &clickhouse::Client,
-    sql: &str,
-    ids: &[String],
-    from: &str,
-    to: &str,
-) -> clickhouse::query::Query {
-    let mut query = client.query(sql);
-    let mut days = [from, to].into_iter().cycle();
-    for (at, _) in sql.match_indices('?') {
-        query = if sql[..at].ends_with("CAST(") {
-            query.bind(ids)
-        } else {
-            query.bind(days.next().expect("a cycle never ends"))
-        };
-    }
-    let length = query.sql_display().to_string().len();
-    query.with_setting("max_query_size", length.max(DEFAULT_MAX_QUERY_SIZE).saturating_add(1).to_string())
+/// [`Metric::daily_query`] or [`Metric::rollup_query`]) with its `?` bound:
+/// every pair the first and the last day. A text that reads the pending ids
+/// runs in the session that copied them ([`PENDING_IDS`]).
+pub fn catalog_query(client: &clickhouse::Client, sql: &str, from: &str, to: &str) -> clickhouse::query::Query {
+    sql.match_indices('?')
+        .zip([from, to].into_iter().cycle())
+        .fold(client.query(sql), |query, (_, day)| query.bind(day))
 }
 
-/// ClickHouse's default `max_query_size` (the most bytes of a query it parses).
-const DEFAULT_MAX_QUERY_SIZE: usize = 262_144;
-
-/// The `pending_rows` view (005_rate_rollup.sql) as a subquery over the ids
-/// bound to its `?` instead of `rollup_pending`: the view's own text, as
-/// the migrations create it, each of its reads of the pending ids (four)
-/// made one bound list.
+/// The `pending_rows` view (005_rate_rollup.sql) as a subquery over the
+/// session's `pending_ids` instead of `rollup_pending`: the view's own text,
+/// as the migrations create it, each of its reads of the pending ids (four)
+/// made a read of the one copy.
 fn pending_rows() -> &'static str {
     static ROWS: LazyLock<String> = LazyLock::new(|| {
         let create = "CREATE VIEW IF NOT EXISTS pending_rows AS";
@@ -345,10 +348,10 @@ fn pending_rows() -> &'static str {
 /// rollup batch the read of `rate_rollup` saw. Returns (d String, empty for
 /// the group of the progress rows; the three grouping columns; batch
 /// UInt64; progress String; measures Array(Int64) in [`MEASURES`] order).
-/// Added to the sums of [`Metric::rollup_query`] read
-/// at the same batch, it gives what [`Metric::query`] gives; a rates API
-/// reads it once for all the requests that share a pending check. Its `?`
-/// take the pending ids ([`catalog_query`]).
+/// Added to the sums of [`Metric::rollup_query`] read at the same batch, it
+/// gives what [`Metric::query`] gives; a rates API reads it once for all the
+/// requests that share a pending check. It binds nothing and reads the
+/// session's `pending_ids` ([`PENDING_IDS`]).
 pub fn pending_delta_query() -> String {
     let taken_out: Vec<String> = MEASURES.iter().map(|m| format!("-{m} AS {m}")).collect();
     let now: Vec<String> = MEASURES.iter().map(|m| format!("toInt64({m}) AS {m}")).collect();
@@ -370,10 +373,11 @@ pub fn pending_delta_query() -> String {
 impl Metric {
     /// The query of this metric, exact at every moment: the rollup, less
     /// the counted rows of the pending ids, plus their rows now
-    /// (`pending_rows`); bound by [`catalog_query`] (the pending ids and
-    /// the first and last day, inclusive, `YYYY-MM-DD`); returns (grp String,
-    /// numerator UInt64, denominator UInt64) sorted by group. Identifiers
-    /// come from this catalog only, never from a request.
+    /// (`pending_rows`), in the session that copied the pending ids
+    /// ([`PENDING_IDS`]); bound by [`catalog_query`] (the first and last
+    /// day, inclusive, `YYYY-MM-DD`); returns (grp String, numerator UInt64,
+    /// denominator UInt64) sorted by group. Identifiers come from this
+    /// catalog only, never from a request.
     pub fn query(&self, group: GroupBy) -> String {
         self.exact_sql(group, false)
     }
@@ -500,7 +504,7 @@ mod tests {
         let exact = metric("online_payment_count").unwrap().query(GroupBy::National);
         assert_eq!(exact.matches("BETWEEN toDate(?) AND toDate(?)").count(), 2, "two day ranges: {exact}");
         assert_eq!(exact.matches(IDS).count(), 5, "the ids, once per read of them: {exact}");
-        assert_eq!(exact.matches('?').count(), 4 + 5, "{exact}");
+        assert_eq!(exact.matches('?').count(), 4, "{exact}");
         assert!(exact.contains("sign * 0 AS den") && exact.contains(pending_rows()), "{exact}");
         let daily = metric("satisfaction_rate").unwrap().daily_query(GroupBy::National);
         assert!(daily.starts_with("SELECT d, grp, toUInt64(sum(num))"), "{daily}");
@@ -513,7 +517,7 @@ mod tests {
         );
         let delta = pending_delta_query();
         assert_eq!(delta.matches(IDS).count(), 5, "the ids, once per read of them: {delta}");
-        assert_eq!(delta.matches('?').count(), 5, "nothing else bound: {delta}");
+        assert_eq!(delta.matches('?').count(), 0, "nothing bound: {delta}");
         assert!(!delta.contains("rollup_pending"), "{delta}");
         assert_eq!(delta.matches("sum(").count(), MEASURES.len(), "{delta}");
         assert_eq!(delta.matches("toInt64(").count(), MEASURES.len(), "{delta}");
@@ -543,15 +547,17 @@ mod tests {
     }
 
     #[test]
-    fn catalog_query_binds_the_ids_where_taken_and_the_days_elsewhere() {
+    fn catalog_query_binds_the_first_and_last_day_in_pairs() {
         let client = clickhouse::Client::default();
-        let ids = ["D-1".to_owned(), "it's".to_owned()];
-        let sql = format!("SELECT 1 WHERE day BETWEEN ? AND ? AND id IN {IDS} AND day BETWEEN ? AND ?");
-        let query = catalog_query(&client, &sql, &ids, "2024-07-01", "2024-07-31");
+        let sql = "SELECT 1 WHERE day BETWEEN ? AND ? AND id IN pending_ids AND day BETWEEN ? AND ?";
+        let query = catalog_query(&client, sql, "2024-07-01", "2024-07-31");
         assert_eq!(
             query.sql_display().to_string(),
-            "SELECT 1 WHERE day BETWEEN '2024-07-01' AND '2024-07-31' AND id IN \
-             (SELECT arrayJoin(CAST(['D-1','it\\'s'] AS Array(String)))) AND day BETWEEN '2024-07-01' AND '2024-07-31'"
+            "SELECT 1 WHERE day BETWEEN '2024-07-01' AND '2024-07-31' AND id IN pending_ids \
+             AND day BETWEEN '2024-07-01' AND '2024-07-31'"
         );
+        let session = pending_session(&client);
+        let id = session.get_setting("session_id").unwrap();
+        assert!(id.starts_with("dvc-pending-") && id != pending_session(&client).get_setting("session_id").unwrap());
     }
 }
