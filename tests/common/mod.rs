@@ -642,12 +642,17 @@ pub async fn assert_counted_once_while_touched(
 }
 
 /// Inserts `traffic` straight into the raw tables as ingest would write it
-/// (the rows ingest makes, Kafka coordinates from `next_offset` on).
+/// (the rows ingest makes, Kafka coordinates from `next_offset` on, with
+/// ingest's settings: on a cluster an insert returns once every shard holds
+/// the rows its views made, touches included; queued ones could land after
+/// a rollup batch has passed their second).
 pub async fn insert_traffic(env: &TestEnv, traffic: &dvc_portal_sim::lifecycle::Traffic, next_offset: &mut u64) {
     use dvc_ingest::rows::{Coordinates, DossierRow, FeedbackRow, PaymentRow, RawRow};
     async fn insert<T: RawRow, E: serde::Serialize>(env: &TestEnv, events: &[E], next_offset: &mut u64) {
         let hasher = dvc_ingest::privacy::ApplicantHasher::new(TEST_KEY.as_bytes()).expect("test key");
-        let mut insert = env.client().insert::<T>(T::TABLE).await.expect("insert");
+        let client =
+            dvc_ingest::CLUSTER_SAFE.into_iter().fold(env.client(), |c, (name, value)| c.with_setting(name, value));
+        let mut insert = client.insert::<T>(T::TABLE).await.expect("insert");
         for e in events {
             let at = Coordinates { topic: "direct".into(), partition: 0, offset: *next_offset };
             *next_offset += 1;

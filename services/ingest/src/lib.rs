@@ -31,6 +31,7 @@ use dvc_events::Stream;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use sink::CLUSTER_SAFE;
 
 use crate::dead_letter::DeadLetters;
 use crate::membership::Membership;

@@ -71,7 +71,7 @@ struct MaxOffset {
 ///   view failed would leave the states short.
 /// - `load_balancing = in_order`: the offset lookup reads the first live
 ///   replica of each shard, the one the inserts went to.
-const CLUSTER_SAFE: [(&str, &str); 3] =
+pub const CLUSTER_SAFE: [(&str, &str); 3] =
     [("insert_distributed_sync", "1"), ("insert_deduplicate", "0"), ("load_balancing", "in_order")];
 
 /// The settings of `--insert-quorum`: an insert returns once `quorum`
