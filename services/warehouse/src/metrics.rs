@@ -295,6 +295,7 @@ pub fn pending_session(client: &clickhouse::Client) -> clickhouse::Client {
         .with_setting("session_id", format!("dvc-pending-{:032x}", rand::random::<u128>()))
         .with_setting("session_timeout", SESSION_TIMEOUT_SECONDS)
 }
+
 /// What the `pending_rows` view reads its ids from.
 const VIEW_IDS: &str = "(SELECT id FROM rollup_pending)";
 /// Where `rate_rollup`'s rows are read: the sums, and the counted rows of
