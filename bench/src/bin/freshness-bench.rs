@@ -4,9 +4,10 @@
 //! settings, own topics and database); every 100 ms one event is a marker
 //! with an agency code of its own, and a poller asks
 //! `/v1/rates?metric=online_share&group_by=agency_code` (today) every 100 ms
-//! for the markers. Latency = first poll answer that lists the marker − its
+//! for the markers (the query's time is kept for the polls made while
+//! events stream). Latency = first poll answer that lists the marker − its
 //! send time (so it includes up to one poll interval and the query itself).
-//! Writes bench/results/freshness.json.
+//! Writes bench/results/freshness.json, naming the broker (`--broker`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,6 +33,10 @@ struct Args {
     seconds: u64,
     #[command(flatten)]
     stack: StackArgs,
+    /// What the broker is, as the results file records it (`bench/run.sh`
+    /// passes its memory-store tansu's version).
+    #[arg(long, default_value = "the local stack's tansu, SQLite storage")]
+    broker: String,
     #[arg(long, default_value = "bench/results/freshness.json")]
     out: PathBuf,
 }
@@ -57,7 +62,10 @@ async fn main() -> Result<()> {
             let url = format!("http://127.0.0.1:{port}/v1/rates?metric=online_share&group_by=agency_code");
             let mut idle_after_stream = 0;
             while idle_after_stream < 50 {
-                if !streaming.load(std::sync::atomic::Ordering::Relaxed) {
+                // The queries' times count while events stream, not the
+                // polls after, which wait for the last markers.
+                let during_stream = streaming.load(std::sync::atomic::Ordering::Relaxed);
+                if !during_stream {
                     idle_after_stream += 1;
                 }
                 let started = Instant::now();
@@ -66,7 +74,9 @@ async fn main() -> Result<()> {
                     && let Ok(body) = response.json::<serde_json::Value>().await
                 {
                     let now = Instant::now();
-                    query_ms.lock().unwrap().push(now.duration_since(started).as_secs_f64() * 1e3);
+                    if during_stream {
+                        query_ms.lock().unwrap().push(now.duration_since(started).as_secs_f64() * 1e3);
+                    }
                     let sent = sent.lock().unwrap();
                     let mut seen = seen.lock().unwrap();
                     for row in body["rows"].as_array().into_iter().flatten() {
@@ -143,6 +153,7 @@ async fn main() -> Result<()> {
         "api_query_p99_ms": round(percentile(&queries, 99.0)),
         "poll_interval_ms": 100,
         "ingest_batch_max_wait_ms": 250,
+        "broker": args.broker,
         "clickhouse": run.clickhouse.client().query("SELECT version()").fetch_one::<String>().await?,
     });
     Command::new("kill").args(["-TERM", &ingest.id().to_string()]).status()?;
