@@ -57,8 +57,8 @@ fn facts_view_sql(metric: &dvc_warehouse::Metric, group: GroupBy) -> String {
 /// ClickHouse 18.16 answers a grouping by a constant over no rows with one
 /// row of zeros, the rollup query with none (the API adds it).
 async fn figures(client: &clickhouse::Client, sql: &str, from: Date, to: Date) -> Figures {
-    let mut rows = dvc_warehouse::catalog_query(client, sql, &from.to_string(), &to.to_string())
-        .fetch_all::<(String, u64, u64)>()
+    let query = dvc_warehouse::catalog_query(client, sql, &from.to_string(), &to.to_string());
+    let mut rows = dvc_warehouse::when_session_free(&query, async |q| q.fetch_all::<(String, u64, u64)>().await)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     rows.retain(|row| *row != ("national".to_owned(), 0, 0));
@@ -118,7 +118,9 @@ async fn assert_exact(env: &TestEnv, base: &str, sent: &Traffic, label: &str) {
     assert_api_matches_recount(&client, base, Endpoint::Series, sent, RANGES[1], &GROUPINGS, label).await;
     let session = dvc_warehouse::pending_session(&env.client());
     for sql in dvc_warehouse::PENDING_IDS {
-        session.query(sql).execute().await.expect("the pending ids copied");
+        dvc_warehouse::when_session_free(&session.query(sql), async |q| q.execute().await)
+            .await
+            .expect("the pending ids copied");
     }
     let exact = every_figure(&session, |metric, group| metric.query(group)).await;
     let facts = every_figure(&env.client(), facts_view_sql).await;

@@ -26,7 +26,7 @@ use axum::routing::get;
 use clickhouse::Row;
 use dvc_warehouse::{
     ClickHouseArgs, DROP_PENDING_IDS, Directory, DirectoryRow, GroupBy, MEASURES, METRICS, MetricKind, PENDING_IDS,
-    catalog_query, metric, pending_delta_query, pending_session, session_busy,
+    catalog_query, metric, pending_delta_query, pending_session, when_session_free,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -333,9 +333,6 @@ type Figure = (String, String, u64, u64);
 /// landed between them and its pending check, before it runs the catalog's
 /// exact query instead.
 const ATTEMPTS: usize = 3;
-/// How long a statement waits before it is sent again to a session still
-/// held by the statement before it.
-const SESSION_RELEASE: Duration = Duration::from_millis(5);
 
 /// The SQL `/v1/rates` runs: the pending ids' delta, and for every metric ×
 /// grouping the exact query, the rollup's sums and which measures it adds.
@@ -569,7 +566,7 @@ impl Api {
     /// stops it itself (`max_execution_time`); the client-side timeout
     /// covers a server that does not answer at all. A statement of a
     /// session that finds the session still held by its previous statement
-    /// ([`session_busy`]) is sent again a moment later.
+    /// is sent again a moment later ([`when_session_free`]).
     async fn bounded<T, F>(&self, query: clickhouse::query::Query, run: F) -> Result<T, Unavailable>
     where
         F: AsyncFn(clickhouse::query::Query) -> clickhouse::error::Result<T>,
@@ -577,15 +574,7 @@ impl Api {
         let _slot = self.slot().await?;
         let limit = self.query_timeout.as_secs().max(1).to_string();
         let query = query.with_setting("max_execution_time", limit);
-        let attempts = async {
-            loop {
-                match run(query.clone()).await {
-                    Err(e) if session_busy(&e) => tokio::time::sleep(SESSION_RELEASE).await,
-                    answer => return answer,
-                }
-            }
-        };
-        match tokio::time::timeout(self.query_timeout, attempts).await {
+        match tokio::time::timeout(self.query_timeout, when_session_free(&query, run)).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "rates query failed");

@@ -4,7 +4,10 @@
 //! else (unknown table, type mismatch, syntax) will fail the same way on every
 //! retry and needs an operator.
 
+use std::time::Duration;
+
 use clickhouse::error::Error;
+use clickhouse::query::Query;
 
 /// What to do after a failed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +56,24 @@ pub fn classify(err: &Error) -> Retry {
 /// so the next statement of a session, sent as soon as the answer arrives,
 /// may find it still held (ClickHouse issue #4003); it was not run, and
 /// sending it again a moment later is safe.
-pub fn session_busy(err: &Error) -> bool {
+fn session_busy(err: &Error) -> bool {
     matches!(err, Error::BadResponse(text) if server_code(text) == Some(373))
+}
+
+/// How long a statement waits before it is sent again to a session still
+/// held by the statement before it.
+const SESSION_RELEASE: Duration = Duration::from_millis(5);
+
+/// `run(query)`, sent again a moment later for as long as it finds its
+/// session held by the statement before ([`session_busy`]); every statement
+/// of a session (`session_id`) goes through it. The caller bounds the time.
+pub async fn when_session_free<T>(query: &Query, run: impl AsyncFn(Query) -> Result<T, Error>) -> Result<T, Error> {
+    loop {
+        match run(query.clone()).await {
+            Err(e) if session_busy(&e) => tokio::time::sleep(SESSION_RELEASE).await,
+            answer => return answer,
+        }
+    }
 }
 
 /// The `Code: N` of a ClickHouse error text.

@@ -18,7 +18,7 @@ pub use calendar::{Calendar, CalendarDay, DayKind, FIRST_DAY, Holiday};
 pub use cluster::{Cluster, Placement, placement};
 pub use config::{ClickHouseArgs, flag_defaults};
 pub use directory::{Directory, DirectoryRow, Unit, in_being};
-pub use errors::{Retry, classify, session_busy};
+pub use errors::{Retry, classify, when_session_free};
 pub use metrics::{
     DROP_PENDING_IDS, GroupBy, MEASURES, METRICS, Metric, MetricKind, PENDING_IDS, Source, catalog_query, metric,
     pending_delta_query, pending_session,
