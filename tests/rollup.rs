@@ -291,8 +291,8 @@ async fn dossiers_touched_while_the_rates_are_read_are_counted_once() {
 }
 
 /// dvc-rollup killed with SIGKILL five times in the middle of a backlog of
-/// small batches, restarted each time: no batch is half written, none
-/// counted twice.
+/// small batches, the rates' and the index's in turn, restarted each time:
+/// no batch is half written, none counted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_of_the_rollup_in_the_middle_of_its_work_changes_no_figure() {
     let env = TestEnv::new("rollup_kill").await;
@@ -306,8 +306,12 @@ async fn kill_9_of_the_rollup_in_the_middle_of_its_work_changes_no_figure() {
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(24);
     let log = std::env::temp_dir().join(format!("{}-rollup.log", env.name));
-    let mut batches_seen = Vec::new();
     for round in 0..5 {
+        // The rates' batches in even rounds, the index's (which follow the
+        // rates' backlog) in odd ones.
+        let track = if round % 2 == 0 { dvc_rollup::Track::Rates } else { dvc_rollup::Track::Index };
+        let batch = async || track.progress(&env.client()).await.unwrap().map_or(0, |p| p.batch);
+        let before = batch().await;
         let mut rollup = common::KillOnDrop(
             std::process::Command::new(common::binary("dvc-rollup"))
                 .args([
@@ -315,23 +319,24 @@ async fn kill_9_of_the_rollup_in_the_middle_of_its_work_changes_no_figure() {
                     format!("--listen=127.0.0.1:{}", free_port()),
                     "--batch=300".to_owned(),
                     "--interval-ms=50".to_owned(),
+                    // The index's batches between each two of the rates' windows.
+                    "--index-interval-ms=0".to_owned(),
+                    "--index-batch=300".to_owned(),
                 ])
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .expect("dvc-rollup starts"),
         );
-        // Once this run has written a batch, at a random moment of the next ones.
-        let before = batches_seen.last().copied().unwrap_or(0);
+        // Once this run has written a batch of the track, at a random moment
+        // of the next ones.
         let started = std::time::Instant::now();
-        while dvc_rollup::progress(&env.client()).await.unwrap().map_or(0, |p| p.batch) <= before {
-            assert!(started.elapsed() < Duration::from_secs(60), "round {round}: no batch written");
+        while batch().await <= before {
+            assert!(started.elapsed() < Duration::from_secs(60), "round {round}: no {track:?} batch written");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
         rollup.kill().unwrap(); // SIGKILL
         rollup.wait().unwrap();
-        let batch = dvc_rollup::progress(&env.client()).await.unwrap().map_or(0, |p| p.batch);
-        batches_seen.push(batch);
         // Whatever the rollup holds, the figures are exact meanwhile.
         if round == 2 {
             assert_exact(&env, &base, &sent, &format!("after kill {round}")).await;
@@ -359,8 +364,8 @@ async fn kill_9_of_the_rollup_in_the_middle_of_its_work_changes_no_figure() {
     }
     assert_exact(&env, &base, &sent, "after five kills, rolled up").await;
 
-    // The index rollup, written in the same batches: its sums are the sum of
-    // the rows it counted, every accepted dossier has rows, and a batch over
+    // The index rollup, in batches of its own: its sums are the sum of the
+    // rows it counted, every accepted dossier has rows, and a batch over
     // every dossier again finds each one's rows as they are now.
     for measure in dvc_rollup::index::IndexRow::MEASURES {
         let sql = format!(
@@ -386,9 +391,10 @@ async fn kill_9_of_the_rollup_in_the_middle_of_its_work_changes_no_figure() {
     let rewritten: u64 = dvc_rollup::catch_up(&env.client(), 50_000)
         .await
         .expect("batches")
+        .index
         .iter()
         .map(|s| match s {
-            dvc_rollup::Step::Wrote { index_changed, .. } => *index_changed,
+            dvc_rollup::Step::Wrote { changed, .. } => *changed,
             dvc_rollup::Step::CaughtUp { .. } => 0,
         })
         .sum();
@@ -444,4 +450,37 @@ async fn a_database_of_the_earlier_migrations_upgrades_to_the_same_figures() {
     server.query(&format!("DROP DATABASE {}", old.database)).execute().await.unwrap();
     stop.cancel();
     api.await.unwrap().expect("API stops cleanly");
+}
+
+/// A database at 011, whose index dvc-rollup wrote in the rates' batches,
+/// upgrades through 012: the index's progress starts at the rates' latest
+/// batch, so no touch is rolled up into the index again, and the next index
+/// batch reads on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migration_012_starts_the_index_where_the_rates_are() {
+    let env = TestEnv::new("rollup_012").await;
+    let server = env.clickhouse.server_client();
+    let old = env.clickhouse.with_database(format!("{}_011", env.clickhouse.database));
+    dvc_warehouse::migrate_to(&server, &old.database, 11).await.expect("migrations 001-011 apply");
+    let old_env = TestEnv { clickhouse: old.clone(), ..env };
+    let sent = lifecycle::generate(26, 100, datetime!(2024-07-01 00:00 UTC), 2).deliver(26, Faults::default());
+    insert_traffic(&old_env, &sent, &mut 0).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // the touches' second is over
+    let client = old.client();
+    let step = dvc_rollup::step(&client, 50).await.expect("a rates batch on 011");
+    assert!(step.mid_window(), "the traffic's touches take more than one batch of 50");
+    let rates = dvc_rollup::progress(&client).await.unwrap().expect("the rates' progress");
+
+    let applied = dvc_warehouse::migrate(&server, &old.database).await.expect("012 applies");
+    assert_eq!(applied, [12]);
+    let index = dvc_rollup::Track::Index.progress(&client).await.unwrap();
+    assert_eq!(index.as_ref(), Some(&rates), "the index starts where the rates are");
+    match dvc_rollup::Track::Index.step(&client, 50).await.expect("an index batch") {
+        dvc_rollup::Step::Wrote { progress, .. } => {
+            assert_eq!(progress.batch, rates.batch + 1);
+            assert_eq!((progress.from, progress.to), (rates.from, rates.to), "the same window, after its cursor");
+        }
+        other => panic!("no index batch: {other:?}"),
+    }
+    server.query(&format!("DROP DATABASE {}", old.database)).execute().await.unwrap();
 }

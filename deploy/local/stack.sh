@@ -5,9 +5,11 @@
 #   dvc-ingest         metrics on 127.0.0.1:9464
 #   dvc-rollup         metrics on 127.0.0.1:9465
 #   dvc-rates-api      127.0.0.1:8080
-# Usage: stack.sh up | down | clean | status
-# `up` is idempotent and returns once every part answers; `down` stops only
-# the processes this script started (by pid file under .local/run).
+# Usage: stack.sh up | down | clean | status | stop SERVICE...
+# `up` is idempotent and returns once every part answers (it starts again
+# what `stop` stopped); `down` stops only the processes this script started
+# (by pid file under .local/run); `stop` stops the services named
+# (clickhouse, tansu, ingest, rollup, rates-api).
 # DVC_LOCAL_DIR puts the stack's data, logs and pid files elsewhere than
 # .local/ (`make test` runs on an empty one, .local/test, of its own).
 set -euo pipefail
@@ -107,5 +109,6 @@ case "${1:-}" in
     down) down ;;
     clean) down; rm -rf "$LOCAL"; log "removed $LOCAL" ;;
     status) for s in clickhouse tansu ingest rollup rates-api; do running "$s" && echo "$s: running" || echo "$s: stopped"; done ;;
-    *) echo "usage: $0 up|down|clean|status" >&2; exit 2 ;;
+    stop) shift; for s in "$@"; do stop "$s"; done ;;
+    *) echo "usage: $0 up|down|clean|status|stop SERVICE..." >&2; exit 2 ;;
 esac

@@ -611,7 +611,7 @@ pub async fn assert_counted_once_while_touched(
             let mut batches = 0;
             while !touching.is_cancelled() {
                 let steps = dvc_rollup::catch_up(&client, 200).await.expect("rollup batches");
-                batches += steps.iter().filter(|s| matches!(s, dvc_rollup::Step::Wrote { .. })).count();
+                batches += steps.rates.iter().filter(|s| matches!(s, dvc_rollup::Step::Wrote { .. })).count();
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             batches

@@ -204,8 +204,13 @@ async fn settle(clickhouse: &ClickHouseArgs) -> Result<f64> {
 async fn roll_up(clickhouse: &ClickHouseArgs) -> Result<f64> {
     let started = Instant::now();
     eprintln!("query-bench: rolling up {}", clickhouse.database);
-    let batches = dvc_rollup::catch_up(&clickhouse.client(), 200_000).await?.len();
-    eprintln!("query-bench: {batches} rollup batches, {:.0} s", started.elapsed().as_secs_f64());
+    let caught = dvc_rollup::catch_up(&clickhouse.client(), 200_000).await?;
+    eprintln!(
+        "query-bench: {} rates and {} index batches, {:.0} s",
+        caught.rates.len(),
+        caught.index.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(started.elapsed().as_secs_f64())
 }
 

@@ -1,10 +1,11 @@
 //! The Decision 766 index rollup (`index766_rollup`,
-//! schemas/clickhouse/010_index766_rollup.sql), kept in the same batches as
-//! the rates: the batch's dossiers' rows (`index766_chunk_rows`, computed from
-//! their states) against the rows the rollup counted for them, settled by
-//! the same rule ([`settle`]). It is written before the rates' insert, which
-//! carries the batch's progress: after a crash between the two, the batch
-//! runs again and finds its index rows already counted.
+//! schemas/clickhouse/010_index766_rollup.sql), kept in batches of its own
+//! (012): the touched dossiers of a chunk of its window
+//! (`index766_chunk_rows`, computed from their states) against the rows the
+//! rollup counted for them, settled by the same rule as the rates'
+//! ([`settle`]). A batch writes its rows, then its progress
+//! (`index766_progress`): after a crash between the two, the batch runs
+//! again and finds its rows already counted.
 //!
 //! What a due time without `due_at` is computed from (the catalogue's
 //! maximum days, the working-day calendar) is not a dossier's state: when
@@ -16,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{Held, Plan, settle};
 use crate::rows::measured;
+use crate::window::{self, Progress, ProgressRow};
+use crate::{Step, insert_all};
 
 /// One value per measure of `index766_rollup`, in its column order.
 pub type IndexMeasures = [i64; 18];
@@ -123,19 +126,43 @@ fn held_sql() -> String {
     )
 }
 
+/// The index's latest progress written, if any.
+pub async fn progress(db: &clickhouse::Client) -> Result<Option<Progress>> {
+    window::read_progress(db, "SELECT batch, progress FROM index766_progress ORDER BY batch DESC LIMIT 1")
+        .await
+        .context("reading the index's progress")
+}
+
+/// One batch of the index: the reference checked, the next chunk of
+/// touched dossiers, the rows of those that changed, then the progress.
+pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
+    let last = progress(db).await?;
+    let batch = last.as_ref().map_or(1, |p| p.batch + 1);
+    check_reference(db, batch).await?;
+    let Some(chunk) = window::next_chunk(db, last.as_ref(), batch_size, true).await? else {
+        return Ok(Step::CaughtUp { progress: last });
+    };
+    let dossiers: Vec<String> = chunk.touched.iter().map(|(_, id)| id.clone()).collect();
+    let (changed, rows) = if dossiers.is_empty() { (0, 0) } else { write_batch(db, batch, &dossiers).await? };
+    let progress = chunk.progress(batch, last.as_ref());
+    let row = ProgressRow { batch, progress: progress.to_json() };
+    insert_all(db, "index766_progress", vec![row]).await.context("recording the index's progress")?;
+    Ok(Step::Wrote { ids: dossiers.len() as u64, changed, rows: rows + 1, progress })
+}
+
 /// The index rows of one batch: the changed dossiers' rows and the sums'
 /// change; `dossiers` are the batch's touched dossier ids, whose states
 /// `rollup_chunk` selects. Written as one insert; the number of dossiers
-/// whose rows changed.
-pub async fn write_batch(db: &clickhouse::Client, batch: u64, dossiers: &[String]) -> Result<u64> {
+/// whose rows changed, and of rows written.
+async fn write_batch(db: &clickhouse::Client, batch: u64, dossiers: &[String]) -> Result<(u64, u64)> {
     let held: Vec<IndexRow> =
         db.query(&held_sql()).fetch_all().await.context("reading the index rows of the touched dossiers")?;
     let now: Vec<IndexRow> =
         db.query(&chunk_sql()).fetch_all().await.context("computing the touched dossiers' index rows")?;
-    let rows = plan(batch, dossiers, held, now);
-    let changed = rows.changed;
-    crate::insert_all(db, "index766_rollup", rows.rows).await.context("writing an index rollup batch")?;
-    Ok(changed)
+    let planned = plan(batch, dossiers, held, now);
+    let written = (planned.changed, planned.rows.len() as u64);
+    insert_all(db, "index766_rollup", planned.rows).await.context("writing an index rollup batch")?;
+    Ok(written)
 }
 
 /// The rows [`write_batch`] writes, from what it read.
@@ -160,7 +187,7 @@ struct Reference {
 /// Compares the fingerprint of what due times without `due_at` are computed
 /// from with the one recorded; when it changed, touches every accepted
 /// dossier without `due_at` (so later batches count them again), then
-/// records the new one (as batch `batch`). The first fingerprint is only
+/// records the new one (as the index's batch `batch`). The first fingerprint is only
 /// recorded: migration 010 touched every dossier. Whether it changed.
 pub async fn check_reference(db: &clickhouse::Client, batch: u64) -> Result<bool> {
     let now: String = db
@@ -191,7 +218,7 @@ pub async fn check_reference(db: &clickhouse::Client, batch: u64) -> Result<bool
         tracing::info!("the catalogue or the calendar changed: dossiers without a due time touched");
         rows.push(IndexRow::new(Kind::Reference, old.id, old.batch, &IndexPlace::default(), -1, &[0; 18]));
     }
-    crate::insert_all(db, "index766_rollup", rows).await.context("recording the fingerprint")?;
+    insert_all(db, "index766_rollup", rows).await.context("recording the fingerprint")?;
     Ok(true)
 }
 

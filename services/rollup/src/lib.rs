@@ -1,6 +1,7 @@
 //! dvc-rollup keeps `rate_rollup` (schemas/clickhouse/005_rate_rollup.sql)
 //! equal to the sum of every dossier's, payment's and rating's finished row,
-//! so that a rate costs what its range costs.
+//! so that a rate costs what its range costs, and `index766_rollup` (010,
+//! index.rs) equal to the sum of every accepted dossier's index rows.
 //!
 //! It reads `touches` in time order, window by window. A window ends at a
 //! second no running insert started before (`system.processes`), so every
@@ -14,6 +15,13 @@
 //! latest batch's window began from their states, so no figure waits for
 //! this service.
 //!
+//! The two rollups are two [`Track`]s over the same touches, each with its
+//! own progress: the index takes its batches after the rates' and may lag
+//! them (its periods are a month or longer, and at 10 k new dossiers a
+//! second its batches cost more than the rates'), so that the rates keep
+//! up. They run one after the other in one process, sharing
+//! `rollup_chunk`.
+//!
 //! Run one instance per database: two would number their batches alike.
 
 pub mod index;
@@ -22,22 +30,19 @@ pub mod rows;
 pub mod telemetry;
 mod window;
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clickhouse::Row;
 use dvc_warehouse::ClickHouseArgs;
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::plan;
-use crate::rows::{Entity, Facts, Published, RollupRow, RowKind};
+use crate::rows::{Facts, Published, RollupRow, RowKind};
 use crate::telemetry::Telemetry;
 pub use crate::window::Progress;
 
-/// Keeps the rate rollup of one DVC Pulse database up to date.
+/// Keeps the rate and index rollups of one DVC Pulse database up to date.
 #[derive(clap::Parser, Debug, Clone)]
 #[command(name = "dvc-rollup", version)]
 pub struct Config {
@@ -55,6 +60,19 @@ pub struct Config {
     #[arg(long, env = "DVC_ROLLUP_BATCH", default_value_t = 50_000,
           value_parser = clap::value_parser!(u64).range(1..=200_000))]
     pub batch: u64,
+    /// While the rates have new touches, the index takes a batch between
+    /// two of their windows at most this often (ms); when they have none,
+    /// whenever it is behind. Its lag is `dvc_rollup_index_lag_seconds`.
+    #[arg(long, env = "DVC_ROLLUP_INDEX_INTERVAL_MS", default_value_t = 10_000)]
+    pub index_interval_ms: u64,
+    /// Dossier touches per index batch. The rates wait for an index batch
+    /// (on 2 cores under 10 k events a second, 3-4 s for 2,000 or 5,000
+    /// dossiers alike; 0.6 s for 5,000 at rest). With the interval, what the
+    /// index keeps up with while the rates are busy (500 dossiers a second
+    /// by default); it catches up when they are not.
+    #[arg(long, env = "DVC_ROLLUP_INDEX_BATCH", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..=200_000))]
+    pub index_batch: u64,
     /// Roll up every touch made before the start, then exit (after a bulk
     /// load or an upgrade's backfill); serves no `/metrics`. Not while
     /// another instance runs on the database.
@@ -62,13 +80,44 @@ pub struct Config {
     pub catch_up: bool,
 }
 
-/// What one call of [`step`] did, and the progress it leaves.
+/// What dvc-rollup keeps, each by walking `touches` from progress of its
+/// own: the index after the rates, allowed to lag them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    /// `rate_rollup`: every dossier, payment and rating touched; its
+    /// progress rows are in the same table.
+    Rates,
+    /// `index766_rollup`: the dossiers touched (index.rs); its progress is
+    /// `index766_progress`.
+    Index,
+}
+
+impl Track {
+    pub const ALL: [Track; 2] = [Track::Rates, Track::Index];
+
+    /// Its latest progress, if any.
+    pub async fn progress(self, db: &clickhouse::Client) -> Result<Option<Progress>> {
+        match self {
+            Track::Rates => progress(db).await,
+            Track::Index => index::progress(db).await,
+        }
+    }
+
+    /// One batch of it.
+    pub async fn step(self, db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
+        match self {
+            Track::Rates => step(db, batch_size).await,
+            Track::Index => index::step(db, batch_size).await,
+        }
+    }
+}
+
+/// What one batch of a track did, and the progress it leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// A batch was written: `ids` touched, `changed` of them rewritten,
-    /// `rows` written to the rates' rollup, `index_changed` dossiers
-    /// rewritten in the index's, ending at `progress`.
-    Wrote { ids: u64, changed: u64, rows: u64, index_changed: u64, progress: Progress },
+    /// `rows` written, ending at `progress`.
+    Wrote { ids: u64, changed: u64, rows: u64, progress: Progress },
     /// Nothing new to read since `progress` (none before the first batch).
     CaughtUp { progress: Option<Progress> },
 }
@@ -80,86 +129,36 @@ impl Step {
             Step::CaughtUp { progress } => progress.as_ref(),
         }
     }
+
+    /// Whether the batch stopped inside a window (more to read at once).
+    pub fn mid_window(&self) -> bool {
+        self.progress().is_some_and(|p| p.cursor.is_some())
+    }
 }
 
-/// The database's clock and the start of its oldest running insert.
-#[derive(Row, Deserialize)]
-struct Clock {
-    now: u32,
-    running: u64,
-    oldest: u32,
-}
-
-#[derive(Row, Deserialize)]
-struct Touch {
-    entity: u8,
-    id: String,
-}
-
-#[derive(Row, Deserialize)]
-struct ProgressRow {
-    batch: u64,
-    id: String,
-}
-
-/// The latest progress written, if any.
+/// The rates' latest progress written, if any.
 pub async fn progress(db: &clickhouse::Client) -> Result<Option<Progress>> {
-    let row = db
-        .query(
-            "SELECT batch, id FROM rate_rollup WHERE kind = 'progress' AND published > 0 \
-             ORDER BY batch DESC LIMIT 1",
-        )
-        .fetch_optional::<ProgressRow>()
-        .await
-        .context("reading the rollup's progress")?;
-    row.map(|r| Progress::parse(r.batch, &r.id)).transpose()
+    window::read_progress(
+        db,
+        "SELECT batch, id AS progress FROM rate_rollup WHERE kind = 'progress' AND published > 0 \
+         ORDER BY batch DESC LIMIT 1",
+    )
+    .await
+    .context("reading the rollup's progress")
 }
 
-/// Where the next window may end: now, or the start of the oldest insert
-/// still running (its touches carry its start time or later).
-async fn window_end(db: &clickhouse::Client) -> Result<u32> {
-    let clock = db
-        .query(
-            "SELECT toUInt32(now()) AS now, count() AS running, \
-             toUInt32(min(toUInt32(now()) - toUInt32(ceil(elapsed)))) AS oldest \
-             FROM system.processes WHERE upper(query) LIKE 'INSERT%'",
-        )
-        .fetch_one::<Clock>()
-        .await
-        .context("reading the server's clock and running inserts")?;
-    Ok(if clock.running > 0 { clock.now.min(clock.oldest) } else { clock.now })
-}
-
-/// One batch: the next chunk of touches of the current window (a new window
-/// when the last one is done), their rows rewritten where they changed, and
-/// the progress, in one insert.
+/// One batch of the rates: the next chunk of touches of the current window
+/// (a new window when the last one is done), their rows rewritten where
+/// they changed, and the progress, in one insert.
 pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
     let last = progress(db).await?;
-    let next_batch = last.as_ref().map_or(1, |p| p.batch + 1);
-    index::check_reference(db, next_batch).await?;
-    let (from, to, after) = match &last {
-        Some(p) if p.cursor.is_some() => (p.from, p.to, p.cursor.clone()),
-        Some(p) => (p.to, window_end(db).await?, None),
-        None => (0, window_end(db).await?, None),
-    };
-    if to <= from && after.is_none() {
+    let batch = last.as_ref().map_or(1, |p| p.batch + 1);
+    let Some(chunk) = window::next_chunk(db, last.as_ref(), batch_size, false).await? else {
         return Ok(Step::CaughtUp { progress: last });
-    }
-    let window = window::Window { from, to, after };
-    let (sql, params) = window.chunk_end_sql(batch_size);
-    let cursor: Option<String> =
-        window::bind(db.query(&sql), &params).fetch_optional().await.context("finding the batch's last id")?;
-    let (sql, params) = window.touched_sql(cursor.as_deref());
-    let touches: Vec<Touch> = window::bind(db.query(&sql), &params).fetch_all().await.context("reading touches")?;
-    let touched: BTreeSet<(Entity, String)> =
-        touches.into_iter().filter_map(|t| Some((Entity::from_code(t.entity)?, t.id))).collect();
-    let touched: Vec<(Entity, String)> = touched.into_iter().collect();
-    let (published, facts, index_changed) = if touched.is_empty() {
-        (Vec::new(), Vec::new(), 0)
+    };
+    let (published, facts) = if chunk.touched.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        db.query("TRUNCATE TABLE rollup_chunk").execute().await.context("emptying rollup_chunk")?;
-        let (fill, params) = window.fill_sql(cursor.as_deref());
-        window::bind(db.query(&fill), &params).execute().await.context("writing the batch's ids")?;
         let published: Vec<Published> = db
             .query(&window::published_sql())
             .fetch_all()
@@ -167,23 +166,18 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
             .context("reading the rollup's rows of the touched ids")?;
         let facts: Vec<Facts> =
             db.query(&window::facts_sql()).fetch_all().await.context("reading the touched ids' rows")?;
-        // The index's rows first: this batch's progress comes with the rates'.
-        let dossiers: Vec<String> =
-            touched.iter().filter(|(e, _)| *e == Entity::Dossier).map(|(_, id)| id.clone()).collect();
-        let index_changed = index::write_batch(db, next_batch, &dossiers).await?;
-        (published, facts, index_changed)
+        (published, facts)
     };
-    let planned = plan(next_batch, &touched, published, facts);
+    let planned = plan(batch, &chunk.touched, published, facts);
     let mut rows = planned.rows;
-    let pending = last.as_ref().map_or(0, Progress::pending_since);
-    let progress = Progress { batch: next_batch, from, to, cursor, pending };
+    let progress = chunk.progress(batch, last.as_ref());
     rows.push(progress.row(1));
     if let Some(previous) = &last {
         rows.push(previous.row(-1));
     }
     let written = rows.len() as u64;
     insert_all(db, "rate_rollup", rows).await?;
-    Ok(Step::Wrote { ids: touched.len() as u64, changed: planned.changed, rows: written, index_changed, progress })
+    Ok(Step::Wrote { ids: chunk.touched.len() as u64, changed: planned.changed, rows: written, progress })
 }
 
 /// One insert, one block: `max_insert_block_size` above the batch's rows so
@@ -201,57 +195,118 @@ pub(crate) async fn insert_all<T: clickhouse::RowOwned + clickhouse::RowWrite>(
     insert.end().await.with_context(|| format!("writing a batch into {table}"))
 }
 
-/// Runs batches until every touch made before the call is rolled up and the
-/// daily views read it from the rollup (`pending` past the server's clock at
-/// the call); the steps taken. For tests, benchmarks and backfills.
-pub async fn catch_up(db: &clickhouse::Client, batch_size: u64) -> Result<Vec<Step>> {
+/// The batches [`catch_up`] took, by track.
+#[derive(Debug, Default)]
+pub struct CaughtUp {
+    pub rates: Vec<Step>,
+    pub index: Vec<Step>,
+}
+
+/// Runs batches until every touch made before the call is rolled up by both
+/// tracks, and the daily views read it from the rollup (`pending` past the
+/// server's clock at the call). For tests, benchmarks and backfills.
+pub async fn catch_up(db: &clickhouse::Client, batch_size: u64) -> Result<CaughtUp> {
     let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await.context("reading the server's clock")?;
-    let mut steps = Vec::new();
-    loop {
-        let done = step(db, batch_size).await?;
-        let finished = done.progress().is_some_and(|p| p.pending > now);
-        let idle = matches!(done, Step::CaughtUp { .. });
-        steps.push(done);
-        if finished {
-            return Ok(steps);
+    let mut caught = CaughtUp::default();
+    for track in Track::ALL {
+        let steps = match track {
+            Track::Rates => &mut caught.rates,
+            Track::Index => &mut caught.index,
+        };
+        loop {
+            let done = track.step(db, batch_size).await?;
+            let finished = done.progress().is_some_and(|p| p.pending > now);
+            let idle = matches!(done, Step::CaughtUp { .. });
+            steps.push(done);
+            if finished {
+                break;
+            }
+            if idle {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-        if idle {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    }
+    Ok(caught)
+}
+
+/// Whether the index takes a batch after the rates' (`rates`; `None`: it
+/// failed): whenever the rates had nothing to roll up; between two of their
+/// windows once `every` has passed since its last batch (`since`); never
+/// inside one of their windows, so that the rates' backlog goes first.
+fn index_turn(rates: Option<&Step>, since: Option<Duration>, every: Duration) -> bool {
+    match rates {
+        Some(Step::CaughtUp { .. } | Step::Wrote { ids: 0, .. }) => true,
+        Some(done) => !done.mid_window() && since.is_none_or(|s| s >= every),
+        None => false,
     }
 }
 
-/// Runs batches until `stop`: back to back while behind, every
-/// `interval` when caught up, retrying after an error.
-pub async fn run(config: Config, telemetry: Telemetry, stop: CancellationToken) -> Result<()> {
-    let db = config.clickhouse.client();
-    let interval = Duration::from_millis(config.interval_ms);
-    tracing::info!(database = %config.clickhouse.database, "rollup running");
-    let mut last: Option<Progress> = None;
-    while !stop.is_cancelled() {
+/// One track in the running service: its batches with their telemetry, and
+/// the last progress it saw (the lag keeps growing from it while batches
+/// fail).
+struct Walk {
+    track: Track,
+    last: Option<Progress>,
+}
+
+impl Walk {
+    /// One batch; `None` when it failed (logged and counted).
+    async fn turn(&mut self, db: &clickhouse::Client, batch_size: u64, telemetry: &Telemetry) -> Option<Step> {
         let started = Instant::now();
-        let pause = match step(&db, config.batch).await {
+        let track = self.track;
+        let done = match track.step(db, batch_size).await {
             Ok(done) => {
-                if let Step::Wrote { ids, changed, rows, index_changed, .. } = done {
-                    telemetry.wrote(ids, changed, index_changed, started.elapsed());
-                    tracing::debug!(ids, changed, rows, index_changed, "batch written");
+                if let Step::Wrote { ids, changed, rows, .. } = done {
+                    telemetry.wrote(track, ids, changed, started.elapsed());
+                    tracing::debug!(?track, ids, changed, rows, "batch written");
                 } else {
                     telemetry.caught_up();
                 }
-                last = done.progress().cloned().or(last);
-                // A window with more ids goes on at once.
-                if done.progress().is_some_and(|p| p.cursor.is_some()) { Duration::ZERO } else { interval }
+                self.last = done.progress().cloned().or(self.last.take());
+                Some(done)
             }
             Err(e) => {
                 telemetry.failed(&e);
-                tracing::warn!(error = format!("{e:#}"), "rollup batch failed; retrying");
-                interval.max(Duration::from_secs(1))
+                tracing::warn!(?track, error = format!("{e:#}"), "rollup batch failed; retrying");
+                None
             }
         };
-        // From the last progress known, so the lag keeps growing while batches fail.
-        if let Some(p) = &last {
-            telemetry.lag(p);
+        if let Some(p) = &self.last {
+            telemetry.lag(track, p);
         }
+        done
+    }
+}
+
+/// Runs batches until `stop`: the rates' back to back while behind, every
+/// `interval` when caught up; the index's after them ([`index_turn`]);
+/// retrying after an error.
+pub async fn run(config: Config, telemetry: Telemetry, stop: CancellationToken) -> Result<()> {
+    let db = config.clickhouse.client();
+    let interval = Duration::from_millis(config.interval_ms);
+    let index_every = Duration::from_millis(config.index_interval_ms);
+    tracing::info!(database = %config.clickhouse.database, "rollup running");
+    let mut rates = Walk { track: Track::Rates, last: None };
+    let mut index = Walk { track: Track::Index, last: None };
+    let mut index_ran: Option<Instant> = None;
+    while !stop.is_cancelled() {
+        let rates_done = rates.turn(&db, config.batch, &telemetry).await;
+        let index_done = if index_turn(rates_done.as_ref(), index_ran.map(|t| t.elapsed()), index_every) {
+            index_ran = Some(Instant::now());
+            Some(index.turn(&db, config.index_batch, &telemetry).await)
+        } else {
+            None
+        };
+        let failed = rates_done.is_none() || index_done.as_ref().is_some_and(Option::is_none);
+        // A window with more ids goes on at once.
+        let more = rates_done.iter().chain(index_done.iter().flatten()).any(Step::mid_window);
+        let pause = if failed {
+            interval.max(Duration::from_secs(1))
+        } else if more {
+            Duration::ZERO
+        } else {
+            interval
+        };
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = tokio::time::sleep(pause) => {}
@@ -265,5 +320,34 @@ impl Progress {
     /// Its row in `rate_rollup` (`published` +1 to write it, -1 to cancel it).
     fn row(&self, published: i64) -> RollupRow {
         RollupRow::new(RowKind::Progress, self.to_json(), self.batch, &rows::Place::default(), published, &[0; 18])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrote(cursor: Option<&str>) -> Step {
+        let progress = Progress { batch: 2, from: 10, to: 20, cursor: cursor.map(str::to_owned), pending: 10 };
+        Step::Wrote { ids: 1, changed: 1, rows: 3, progress }
+    }
+
+    #[test]
+    fn the_index_waits_for_the_rates_backlog_and_its_interval() {
+        let every = Duration::from_secs(10);
+        let (soon, later) = (Some(Duration::from_secs(3)), Some(Duration::from_secs(10)));
+        // Nothing for the rates to roll up: the index's turn, however recent its last.
+        assert!(index_turn(Some(&Step::CaughtUp { progress: None }), soon, every));
+        let empty = Step::Wrote { ids: 0, changed: 0, rows: 2, progress: wrote(None).progress().unwrap().clone() };
+        assert!(index_turn(Some(&empty), soon, every));
+        // Inside a rates window: never.
+        assert!(!index_turn(Some(&wrote(Some("d"))), later, every));
+        assert!(!index_turn(Some(&wrote(Some("d"))), None, every));
+        // Between two rates windows: once the interval has passed, or at the start.
+        assert!(!index_turn(Some(&wrote(None)), soon, every));
+        assert!(index_turn(Some(&wrote(None)), later, every));
+        assert!(index_turn(Some(&wrote(None)), None, every));
+        // After a failed rates batch: the retry first.
+        assert!(!index_turn(None, later, every));
     }
 }

@@ -9,8 +9,9 @@ async fn main() -> anyhow::Result<()> {
     runtime::init_tracing("info");
     let config = Config::parse();
     if config.catch_up {
-        let batches = dvc_rollup::catch_up(&config.clickhouse.client(), config.batch).await?.len();
-        tracing::info!(batches, database = %config.clickhouse.database, "caught up");
+        let caught = dvc_rollup::catch_up(&config.clickhouse.client(), config.batch).await?;
+        let (rates, index) = (caught.rates.len(), caught.index.len());
+        tracing::info!(rates, index, database = %config.clickhouse.database, "caught up (batches)");
         return Ok(());
     }
     let listener = tokio::net::TcpListener::bind(config.listen)

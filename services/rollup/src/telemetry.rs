@@ -14,21 +14,51 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
-use crate::Progress;
+use crate::{Progress, Track};
 
 /// How long batches may keep failing before `/healthz` says so.
 const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
 
-/// Every metric of the service and what `/healthz` reports; cheap to clone.
+/// One track's metrics.
 #[derive(Clone)]
-pub struct Telemetry {
+struct TrackMetrics {
     batches: Counter,
     touched: Counter,
     changed: Counter,
-    index_changed: Counter,
-    failures: Counter,
     batch_seconds: Histogram,
     lag_seconds: Gauge,
+}
+
+impl TrackMetrics {
+    /// Registered in `registry`, about `table`.
+    fn register(registry: &mut Registry, table: &str) -> TrackMetrics {
+        let m = TrackMetrics {
+            batches: Counter::default(),
+            touched: Counter::default(),
+            changed: Counter::default(),
+            batch_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            lag_seconds: Gauge::default(),
+        };
+        registry.register("batches", format!("Batches written to {table}"), m.batches.clone());
+        registry.register("touched", format!("Touched ids read for {table}"), m.touched.clone());
+        registry.register("changed", format!("Ids whose {table} rows were rewritten"), m.changed.clone());
+        registry.register("batch_seconds", format!("Duration of one batch of {table}"), m.batch_seconds.clone());
+        registry.register(
+            "lag_seconds",
+            format!("Seconds since the oldest touch {table} may not hold yet"),
+            m.lag_seconds.clone(),
+        );
+        m
+    }
+}
+
+/// Every metric of the service and what `/healthz` reports; cheap to clone.
+/// The rates' metrics are `dvc_rollup_*`, the index's `dvc_rollup_index_*`.
+#[derive(Clone)]
+pub struct Telemetry {
+    rates: TrackMetrics,
+    index: TrackMetrics,
+    failures: Counter,
     health: Arc<Mutex<Health>>,
     registry: Arc<Registry>,
 }
@@ -47,43 +77,32 @@ impl Default for Telemetry {
 impl Telemetry {
     pub fn new() -> Telemetry {
         let mut registry = Registry::with_prefix("dvc_rollup");
-        let batches = Counter::default();
-        let touched = Counter::default();
-        let changed = Counter::default();
-        let index_changed = Counter::default();
+        let rates = TrackMetrics::register(&mut registry, "rate_rollup");
+        let index = TrackMetrics::register(registry.sub_registry_with_prefix("index"), "index766_rollup");
         let failures = Counter::default();
-        let batch_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        let lag_seconds = Gauge::default();
-        registry.register("batches", "Batches written to rate_rollup", batches.clone());
-        registry.register("touched", "Touched dossiers, payments and ratings read", touched.clone());
-        registry.register("changed", "Dossiers, payments and ratings whose rollup row was rewritten", changed.clone());
-        registry.register("index_changed", "Dossiers whose index766_rollup rows were rewritten", index_changed.clone());
         registry.register("failures", "Batches that failed (retried)", failures.clone());
-        registry.register("batch_seconds", "Duration of one batch", batch_seconds.clone());
-        registry.register(
-            "lag_seconds",
-            "Seconds since the oldest touch the rollup may not hold yet (the daily views count those ids from their states meanwhile)",
-            lag_seconds.clone(),
-        );
         Telemetry {
-            batches,
-            touched,
-            changed,
-            index_changed,
+            rates,
+            index,
             failures,
-            batch_seconds,
-            lag_seconds,
             health: Arc::new(Mutex::new(Health { last_success: Instant::now(), last_error: None })),
             registry: Arc::new(registry),
         }
     }
 
-    pub fn wrote(&self, ids: u64, changed: u64, index_changed: u64, took: Duration) {
-        self.batches.inc();
-        self.touched.inc_by(ids);
-        self.changed.inc_by(changed);
-        self.index_changed.inc_by(index_changed);
-        self.batch_seconds.observe(took.as_secs_f64());
+    fn track(&self, track: Track) -> &TrackMetrics {
+        match track {
+            Track::Rates => &self.rates,
+            Track::Index => &self.index,
+        }
+    }
+
+    pub fn wrote(&self, track: Track, ids: u64, changed: u64, took: Duration) {
+        let m = self.track(track);
+        m.batches.inc();
+        m.touched.inc_by(ids);
+        m.changed.inc_by(changed);
+        m.batch_seconds.observe(took.as_secs_f64());
         self.succeeded();
     }
 
@@ -102,11 +121,11 @@ impl Telemetry {
         self.health.lock().unwrap_or_else(|e| e.into_inner()).last_error = Some(format!("{error:#}"));
     }
 
-    /// Lag from the latest progress (the server's and this host's clocks
-    /// agree to the second here; a skew shows as lag).
-    pub fn lag(&self, progress: &Progress) {
+    /// A track's lag from its latest progress (the server's and this host's
+    /// clocks agree to the second here; a skew shows as lag).
+    pub fn lag(&self, track: Track, progress: &Progress) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        self.lag_seconds.set(now.saturating_sub(u64::from(progress.pending_since())) as i64);
+        self.track(track).lag_seconds.set(now.saturating_sub(u64::from(progress.pending_since())) as i64);
     }
 
     /// Why the service is unhealthy: batches failing for a minute.

@@ -2,11 +2,17 @@
 //! id order in chunks, so that each chunk's ids are a contiguous range of
 //! every state table's key (a chunk of ids scattered over the key space
 //! would read most of the states' marks, at a cost that grows with the
-//! history); and the SQL that reads them.
+//! history); and the SQL that reads them. The rates and the index walk
+//! `touches` alike, each from progress of its own ([`next_chunk`]).
+
+use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
+use clickhouse::Row;
 use dvc_warehouse::MEASURES;
 use serde::{Deserialize, Serialize};
+
+use crate::rows::Entity;
 
 /// A batch's progress, stored as the `id` of its `progress` row: the ids
 /// touched in `[from, to)` (Unix seconds) are read up to `cursor` (an id),
@@ -43,6 +49,105 @@ impl Progress {
     }
 }
 
+/// A progress as stored: `index766_progress`'s row, and what a read of
+/// `rate_rollup`'s latest progress row gives (`id AS progress`).
+#[derive(Row, Serialize, Deserialize)]
+pub struct ProgressRow {
+    pub batch: u64,
+    pub progress: String,
+}
+
+/// The progress `sql` reads (one [`ProgressRow`] at most).
+pub async fn read_progress(db: &clickhouse::Client, sql: &str) -> Result<Option<Progress>> {
+    let row = db.query(sql).fetch_optional::<ProgressRow>().await?;
+    row.map(|r| Progress::parse(r.batch, &r.progress)).transpose()
+}
+
+/// The database's clock and the start of its oldest running insert.
+#[derive(Row, Deserialize)]
+struct Clock {
+    now: u32,
+    running: u64,
+    oldest: u32,
+}
+
+#[derive(Row, Deserialize)]
+struct Touch {
+    entity: u8,
+    id: String,
+}
+
+/// Where the next window may end: now, or the start of the oldest insert
+/// still running (its touches carry its start time or later).
+async fn window_end(db: &clickhouse::Client) -> Result<u32> {
+    let clock = db
+        .query(
+            "SELECT toUInt32(now()) AS now, count() AS running, \
+             toUInt32(min(toUInt32(now()) - toUInt32(ceil(elapsed)))) AS oldest \
+             FROM system.processes WHERE upper(query) LIKE 'INSERT%'",
+        )
+        .fetch_one::<Clock>()
+        .await
+        .context("reading the server's clock and running inserts")?;
+    Ok(if clock.running > 0 { clock.now.min(clock.oldest) } else { clock.now })
+}
+
+/// The touches one batch reads, their ids in `rollup_chunk`.
+pub struct Chunk {
+    pub window: Window,
+    /// The chunk's last id, when more of the window remains.
+    pub cursor: Option<String>,
+    /// The (entity, id) pairs touched, each once, in order.
+    pub touched: Vec<(Entity, String)>,
+}
+
+impl Chunk {
+    /// The progress of `batch`, which reads this chunk after `last`.
+    pub fn progress(&self, batch: u64, last: Option<&Progress>) -> Progress {
+        Progress {
+            batch,
+            from: self.window.from,
+            to: self.window.to,
+            cursor: self.cursor.clone(),
+            pending: last.map_or(0, Progress::pending_since),
+        }
+    }
+}
+
+/// The next chunk after `last` (the rest of its window, or a new window
+/// from its end to now), of up to `size` touches (dossiers' only when
+/// `dossiers_only`), its ids written to `rollup_chunk` (emptied first)
+/// when there are any; `None` when nothing new can be read yet.
+pub async fn next_chunk(
+    db: &clickhouse::Client,
+    last: Option<&Progress>,
+    size: u64,
+    dossiers_only: bool,
+) -> Result<Option<Chunk>> {
+    let (from, to, after) = match last {
+        Some(p) if p.cursor.is_some() => (p.from, p.to, p.cursor.clone()),
+        Some(p) => (p.to, window_end(db).await?, None),
+        None => (0, window_end(db).await?, None),
+    };
+    if to <= from && after.is_none() {
+        return Ok(None);
+    }
+    let window = Window { from, to, after, dossiers_only };
+    let (sql, params) = window.chunk_end_sql(size);
+    let cursor: Option<String> =
+        bind(db.query(&sql), &params).fetch_optional().await.context("finding the batch's last id")?;
+    let (sql, params) = window.touched_sql(cursor.as_deref());
+    let touches: Vec<Touch> = bind(db.query(&sql), &params).fetch_all().await.context("reading touches")?;
+    let touched: BTreeSet<(Entity, String)> =
+        touches.into_iter().filter_map(|t| Some((Entity::from_code(t.entity)?, t.id))).collect();
+    if !touched.is_empty() {
+        db.query("TRUNCATE TABLE rollup_chunk").execute().await.context("emptying rollup_chunk")?;
+        let (fill, params) = window.fill_sql(cursor.as_deref());
+        bind(db.query(&fill), &params).execute().await.context("writing the batch's ids")?;
+    }
+    Ok(Some(Chunk { window, cursor, touched: touched.into_iter().collect() }))
+}
+
 /// A bound parameter of the generated SQL, in `?` order.
 #[derive(Debug, Clone)]
 pub enum Param {
@@ -50,7 +155,7 @@ pub enum Param {
     Id(String),
 }
 
-pub fn bind(mut query: clickhouse::query::Query, params: &[Param]) -> clickhouse::query::Query {
+fn bind(mut query: clickhouse::query::Query, params: &[Param]) -> clickhouse::query::Query {
     for p in params {
         query = match p {
             Param::Seconds(s) => query.bind(*s),
@@ -60,12 +165,14 @@ pub fn bind(mut query: clickhouse::query::Query, params: &[Param]) -> clickhouse
     query
 }
 
-/// The touches of `[from, to)` whose id is above `after`.
+/// The touches of `[from, to)` whose id is above `after`: every entity's,
+/// or only dossiers' (the index's).
 #[derive(Debug, Clone)]
 pub struct Window {
     pub from: u32,
     pub to: u32,
     pub after: Option<String>,
+    pub dossiers_only: bool,
 }
 
 impl Window {
@@ -74,6 +181,9 @@ impl Window {
     fn touches(&self, last: Option<&str>) -> (String, Vec<Param>) {
         let mut sql = "touches WHERE touched_at >= toDateTime(?) AND touched_at < toDateTime(?)".to_owned();
         let mut params = vec![Param::Seconds(self.from), Param::Seconds(self.to)];
+        if self.dossiers_only {
+            sql.push_str(&format!(" AND entity = {}", Entity::Dossier as u8));
+        }
         if let Some(after) = &self.after {
             sql.push_str(" AND id > ?");
             params.push(Param::Id(after.clone()));
@@ -145,8 +255,8 @@ mod tests {
 
     #[test]
     fn every_question_mark_has_its_parameter() {
-        for after in [None, Some("a".to_owned())] {
-            let window = Window { from: 0, to: 5, after };
+        for (after, dossiers_only) in [(None, false), (Some("a".to_owned()), false), (Some("a".to_owned()), true)] {
+            let window = Window { from: 0, to: 5, after, dossiers_only };
             for (sql, params) in [
                 window.chunk_end_sql(10),
                 window.touched_sql(Some("z")),

@@ -61,6 +61,7 @@ const PLACEMENTS: &[(&str, Placement)] = &[
     ("rate_rollup", Placement::Everywhere),
     ("rollup_chunk", Placement::Everywhere),
     ("index766_rollup", Placement::Everywhere),
+    ("index766_progress", Placement::Everywhere),
     ("working_calendar", Placement::PerNode),
     ("authorities", Placement::PerNode),
 ];

@@ -263,9 +263,17 @@ impl GroupBy {
     }
 }
 
-/// The pending ids (`rollup_pending`), copied once into the session's
-/// temporary table `pending_ids`, which every place of a catalog query that
-/// takes them reads. A query holding `IN (SELECT id FROM rollup_pending)`
+/// The pending ids, copied once into the session's temporary table
+/// `pending_ids`, which every place of a catalog query that takes them
+/// reads. They are the ids touched at or after the latest batch's own
+/// pending second (dvc-rollup's `Progress::pending_since`: where its reading
+/// of its window stopped), one batch later than `rollup_pending` starts for
+/// the daily views: a view reads the rollup and the progress row in one
+/// query and may see a batch land between them, so it counts that batch's
+/// ids from their states too; a reader here reads the rollup once, at this
+/// batch or a later one (after the copy), whose pending second is no
+/// earlier, so every id the rollup may not hold at its read is copied, and
+/// the set is about half as large under steady traffic. A query holding `IN (SELECT id FROM rollup_pending)`
 /// several times reads the set once per occurrence, so an id touched between
 /// two reads would be put back without being taken out (README.md, "Why
 /// every figure is exact"); a constant list of the ids would cost its parse
@@ -274,7 +282,9 @@ impl GroupBy {
 /// with `readonly = 2` may.
 pub const PENDING_IDS: [&str; 2] = [
     "CREATE TEMPORARY TABLE pending_ids (id String) ENGINE = Memory",
-    "INSERT INTO pending_ids SELECT id FROM rollup_pending",
+    "INSERT INTO pending_ids SELECT id FROM touches WHERE touched_at >= (SELECT toDateTime(ifNull(max(\
+     if(visitParamExtractRaw(id, 'cursor') = 'null', visitParamExtractUInt(id, 'to'), visitParamExtractUInt(id, 'from'))\
+     ), 0), 'UTC') FROM rate_rollup WHERE kind = 'progress' AND published > 0)",
 ];
 /// Frees the session's copy of the pending ids (also gone when the session
 /// ends).
