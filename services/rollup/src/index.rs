@@ -187,8 +187,9 @@ struct Reference {
 /// Compares the fingerprint of what due times without `due_at` are computed
 /// from with the one recorded; when it changed, touches every accepted
 /// dossier without `due_at` (so later batches count them again), then
-/// records the new one (as the index's batch `batch`). The first fingerprint is only
-/// recorded: migration 010 touched every dossier. Whether it changed.
+/// records the new one (as the index's batch `batch`). The first
+/// fingerprint is only recorded: migration 010 touched every dossier.
+/// Whether it changed.
 pub async fn check_reference(db: &clickhouse::Client, batch: u64) -> Result<bool> {
     let now: String = db
         .query("SELECT toString(fingerprint) FROM index766_due_reference")
