@@ -142,9 +142,9 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
     let Some(chunk) = window::next_chunk(db, last.as_ref(), batch_size, true).await? else {
         return Ok(Step::CaughtUp { progress: last });
     };
-    let dossiers: Vec<String> = chunk.touched.iter().map(|(_, id)| id.clone()).collect();
-    let (changed, rows) = if dossiers.is_empty() { (0, 0) } else { write_batch(db, batch, &dossiers).await? };
     let progress = chunk.progress(batch, last.as_ref());
+    let dossiers: Vec<String> = chunk.touched.into_iter().map(|(_, id)| id).collect();
+    let (changed, rows) = if dossiers.is_empty() { (0, 0) } else { write_batch(db, batch, &dossiers).await? };
     let row = ProgressRow { batch, progress: progress.to_json() };
     insert_all(db, "index766_progress", vec![row]).await.context("recording the index's progress")?;
     Ok(Step::Wrote { ids: dossiers.len() as u64, changed, rows: rows + 1, progress })

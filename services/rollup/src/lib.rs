@@ -93,8 +93,6 @@ pub enum Track {
 }
 
 impl Track {
-    pub const ALL: [Track; 2] = [Track::Rates, Track::Index];
-
     /// Its latest progress, if any.
     pub async fn progress(self, db: &clickhouse::Client) -> Result<Option<Progress>> {
         match self {
@@ -207,26 +205,27 @@ pub struct CaughtUp {
 /// server's clock at the call). For tests, benchmarks and backfills.
 pub async fn catch_up(db: &clickhouse::Client, batch_size: u64) -> Result<CaughtUp> {
     let now: u32 = db.query("SELECT toUInt32(now())").fetch_one().await.context("reading the server's clock")?;
-    let mut caught = CaughtUp::default();
-    for track in Track::ALL {
-        let steps = match track {
-            Track::Rates => &mut caught.rates,
-            Track::Index => &mut caught.index,
-        };
-        loop {
-            let done = track.step(db, batch_size).await?;
-            let finished = done.progress().is_some_and(|p| p.pending > now);
-            let idle = matches!(done, Step::CaughtUp { .. });
-            steps.push(done);
-            if finished {
-                break;
-            }
-            if idle {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    Ok(CaughtUp {
+        rates: catch_up_track(db, Track::Rates, batch_size, now).await?,
+        index: catch_up_track(db, Track::Index, batch_size, now).await?,
+    })
+}
+
+/// [`catch_up`] for one track: its batches until its `pending` is past `now`.
+async fn catch_up_track(db: &clickhouse::Client, track: Track, batch_size: u64, now: u32) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    loop {
+        let done = track.step(db, batch_size).await?;
+        let finished = done.progress().is_some_and(|p| p.pending > now);
+        let idle = matches!(done, Step::CaughtUp { .. });
+        steps.push(done);
+        if finished {
+            return Ok(steps);
+        }
+        if idle {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    Ok(caught)
 }
 
 /// Whether the index takes a batch after the rates' (`rates`; `None`: it

@@ -273,13 +273,15 @@ impl GroupBy {
 /// ids from their states too; a reader here reads the rollup once, at this
 /// batch or a later one (after the copy), whose pending second is no
 /// earlier, so every id the rollup may not hold at its read is copied, and
-/// the set is about half as large under steady traffic. A query holding `IN (SELECT id FROM rollup_pending)`
-/// several times reads the set once per occurrence, so an id touched between
-/// two reads would be put back without being taken out (README.md, "Why
-/// every figure is exact"); a constant list of the ids would cost its parse
-/// at every place (about 140 ms per place for 40,000 ids on 18.16). Run in
-/// a session ([`pending_session`]) before the query that reads them; a user
-/// with `readonly = 2` may.
+/// the set is about half as large under steady traffic. (The pending second
+/// in SQL is `pending_since`'s rule: `to` when the batch ended its window,
+/// `from` when it stopped at a cursor.) A query holding `IN (SELECT id FROM
+/// rollup_pending)` several times reads the set once per occurrence, so an
+/// id touched between two reads would be put back without being taken out
+/// (README.md, "Why every figure is exact"); a constant list of the ids
+/// would cost its parse at every place (about 140 ms per place for 40,000
+/// ids on 18.16). Run in a session ([`pending_session`]) before the query
+/// that reads them; a user with `readonly = 2` may.
 pub const PENDING_IDS: [&str; 2] = [
     "CREATE TEMPORARY TABLE pending_ids (id String) ENGINE = Memory",
     "INSERT INTO pending_ids SELECT id FROM touches WHERE touched_at >= (SELECT toDateTime(ifNull(max(\
