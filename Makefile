@@ -89,13 +89,13 @@ test: lint test-stack
 bench: up
 	bench/run.sh
 
-# Not part of `make bench` (which must stay under 20 minutes): query-bench's
-# database (loaded if missing), then the same SQL on both ClickHouse versions.
 # Not part of `make bench`: the local cluster next to the single server,
 # same machine and traffic (ratios only; bench/results/cluster.json).
 bench-cluster: up cluster-up
 	$(DVC_BIN_DIR)/cluster-bench $(CLUSTER_ARGS)
 
+# Not part of `make bench` (which must stay under 20 minutes): query-bench's
+# database (loaded if missing), then the same SQL on both ClickHouse versions.
 bench-modern: up
 	$(DVC_BIN_DIR)/query-bench $(QUERY_ARGS)
 	$(PYTHON) bench/query_modern.py

@@ -194,6 +194,9 @@ async fn faults_on_the_cluster_lose_and_repeat_nothing() {
     assert!(first.try_wait().unwrap().is_none(), "the first ingest instance stopped");
     assert!(second.try_wait().unwrap().is_none(), "the second ingest instance stopped");
 
+    // Every batch is committed (a partition left behind is named with its
+    // offsets), then stored exactly once.
+    common::wait_for_commits(&env, SETTLE).await;
     assert_exactly_once(&env, &events, SETTLE).await;
     // Every dossier's state is complete: what its merged state says equals
     // what its stored events say, for every dossier.

@@ -162,6 +162,57 @@ async fn clickhouse_down_for_20_seconds_loses_and_duplicates_nothing() {
     ingest.await.unwrap().expect("ingest stops cleanly");
 }
 
+/// A partition paused because ClickHouse is down (its queue full) and then
+/// revoked stays paused inside librdkafka: an instance given it again must
+/// resume it, or it is never read again. On librdkafka's mock cluster, whose
+/// group coordinator expires a member that left at once: one of two
+/// instances leaves during the outage, the other is given every partition,
+/// its own paused ones among them, and stores everything once ClickHouse is
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitions_paused_by_an_outage_are_read_again_after_a_rebalance() {
+    let mut server = OwnClickHouse::start(&format!("paused-{}", std::process::id()));
+    let args = ClickHouseArgs { url: server.url(), ..ClickHouseArgs::default() };
+    let env = TestEnv::on("paused_rebalance", args).await;
+    let cluster = mock_cluster(&env);
+    let brokers = format!("--brokers={}", cluster.bootstrap_servers());
+    // Small batches and queue: a few seconds of outage pause every partition.
+    let config = env.ingest_config(&[
+        &brokers,
+        "--retry-max-ms=1000",
+        "--batch-max-rows=500",
+        "--queue-max-records=2000",
+        "--revoke-timeout-ms=1000",
+        "--shutdown-timeout-ms=1000",
+        "--session-timeout-ms=3000",
+        "--kafka-option=heartbeat.interval.ms=500",
+    ]);
+    let stop = CancellationToken::new();
+    let _stop_on_panic = stop.clone().drop_guard();
+    let staying = tokio::spawn(dvc_ingest::run(config.clone(), stop.clone()));
+    let leave = stop.child_token();
+    let leaving = tokio::spawn(dvc_ingest::run(config, leave.clone()));
+    tokio::time::sleep(Duration::from_secs(5)).await; // the group settles on both
+
+    let events = traffic(&env.name, 20_000, 5);
+    let producer = common::producer_to(&cluster.bootstrap_servers());
+    let streaming = common::stream_traffic_through(&producer, &env, &events, 20, Duration::from_millis(500));
+    let outage = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        server.kill();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        leave.cancel();
+        leaving.await.unwrap().expect("the leaving instance stops cleanly");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        server.resume();
+    };
+    tokio::join!(streaming, outage);
+    assert_exactly_once(&env, &events, Duration::from_secs(60)).await;
+    assert!(!staying.is_finished(), "the staying instance waited out the outage");
+    stop.cancel();
+    staying.await.unwrap().expect("ingest stops cleanly");
+}
+
 /// librdkafka's mock cluster (one broker) with `env`'s topics.
 fn mock_cluster(env: &TestEnv) -> rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
     let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();

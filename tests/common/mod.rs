@@ -349,10 +349,20 @@ pub fn traffic(run: &str, n: u64, seed: u64) -> Vec<Routed> {
 /// Publishes `traffic` in `chunks` equal parts, `pause` apart, so faults can
 /// strike while events stream in.
 pub async fn stream_traffic(env: &TestEnv, traffic: &[Routed], chunks: usize, pause: Duration) {
-    let producer = producer();
+    stream_traffic_through(&producer(), env, traffic, chunks, pause).await;
+}
+
+/// The same through `producer` (another broker's).
+pub async fn stream_traffic_through(
+    producer: &FutureProducer,
+    env: &TestEnv,
+    traffic: &[Routed],
+    chunks: usize,
+    pause: Duration,
+) {
     let size = traffic.len().div_ceil(chunks);
     for chunk in traffic.chunks(size) {
-        publish_traffic(&producer, env, chunk).await;
+        publish_traffic(producer, env, chunk).await;
         tokio::time::sleep(pause).await;
     }
 }

@@ -10,7 +10,8 @@
 //! - On revocation, the partition tasks write what they hold and report their
 //!   offsets, which are committed synchronously before the partitions go;
 //!   a task that cannot finish within the revoke timeout is aborted, and its
-//!   records are read again by the next owner.
+//!   records are read again by the next owner. A partition paused for
+//!   backpressure is resumed before it goes (`release_all`).
 //!
 //! A join that leaves this instance without partitions when it should have
 //! some is stuck (`membership`): the poll loop closes the consumer and starts
@@ -397,15 +398,19 @@ impl IngestContext {
 
     /// Closes every partition queue, waits (up to `timeout`) for the tasks
     /// to write what they hold, and commits their offsets synchronously.
+    /// A paused partition is resumed first: librdkafka keeps a pause across
+    /// a revocation, so this instance, given the partition again, would
+    /// never read it (its new state knows of no pause to lift).
     fn release_all(&self, consumer: &IngestConsumer, timeout: Duration) {
-        let assigned: Vec<Assigned> = self.state().assigned.drain().map(|(_, a)| a).collect();
+        let assigned: Vec<((Stream, i32), Assigned)> = self.state().assigned.drain().collect();
         self.shared.metrics.assigned_partitions.set(0);
         if assigned.is_empty() {
             return;
         }
-        let paused = assigned.iter().filter(|a| !a.stash.is_empty()).count();
-        self.shared.metrics.paused_partitions.dec_by(paused as i64);
-        let tasks: Vec<JoinHandle<()>> = assigned.into_iter().map(|a| a.task).collect();
+        for ((_, partition), paused) in assigned.iter().filter(|(_, a)| !a.stash.is_empty()) {
+            self.set_paused(consumer, &paused.topic, *partition, false);
+        }
+        let tasks: Vec<JoinHandle<()>> = assigned.into_iter().map(|(_, a)| a.task).collect();
         self.runtime.block_on(async {
             let deadline = tokio::time::Instant::now() + timeout;
             for mut task in tasks {
