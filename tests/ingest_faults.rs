@@ -176,7 +176,8 @@ async fn partitions_paused_by_an_outage_are_read_again_after_a_rebalance() {
     let env = TestEnv::on("paused_rebalance", args).await;
     let cluster = mock_cluster(&env);
     let brokers = format!("--brokers={}", cluster.bootstrap_servers());
-    // Small batches and queue: a few seconds of outage pause every partition.
+    // Small batches and queue: a few seconds of outage fill the queue and
+    // pause partitions.
     let config = env.ingest_config(&[
         &brokers,
         "--retry-max-ms=1000",

@@ -213,12 +213,11 @@ struct Pending {
 /// `pending_ids` ([`PENDING_IDS`]), which every place of the delta reads:
 /// reading the pending ids again there could see an id touched in between
 /// in one place and not in another (README.md, "Why every figure is
-/// exact"). The
-/// delta may see a later batch than the ids' read; the ids then include
-/// every id pending at that batch (a batch's pending second only grows),
-/// and an id counted by the rollup and listed too is taken out and put back
-/// unchanged. An id touched after the ids' read is counted as the rollup
-/// has it: each id counted once.
+/// exact"). The delta may see a later batch than the ids' read; the ids
+/// then include every id pending at that batch (a batch's pending second
+/// only grows), and an id counted by the rollup and listed too is taken out
+/// and put back unchanged. An id touched after the ids' read is counted as
+/// the rollup has it: each id counted once.
 #[derive(Clone)]
 struct Snapshot {
     batch: Batch,
