@@ -469,7 +469,7 @@ async fn migration_012_starts_the_index_where_the_rates_are() {
     let client = old.client();
     let step = dvc_rollup::step(&client, 50).await.expect("a rates batch on 011");
     assert!(step.mid_window(), "the traffic's touches take more than one batch of 50");
-    let rates = dvc_rollup::progress(&client).await.unwrap().expect("the rates' progress");
+    let rates = dvc_warehouse::rates_progress(&client).await.unwrap().expect("the rates' progress");
 
     let applied = dvc_warehouse::migrate(&server, &old.database).await.expect("012 applies");
     assert_eq!(applied, [12]);

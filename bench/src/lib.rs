@@ -78,7 +78,7 @@ impl Run {
                 "--listen=127.0.0.1:0".to_owned(),
             ])
             .args(self.topic_args())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("DVC_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
             .spawn()
             .context("starting dvc-ingest (run `cargo build --release --workspace --bins`)")
     }
@@ -93,7 +93,7 @@ impl Run {
                 format!("--clickhouse-url={}", self.clickhouse.url),
                 format!("--clickhouse-database={}", self.clickhouse.database),
             ])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("DVC_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
             .spawn()
             .context("starting dvc-rollup (run `cargo build --release --workspace --bins`)")
     }
@@ -131,7 +131,7 @@ pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs, extra: &[&st
             format!("--clickhouse-database={}", clickhouse.database),
         ])
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("DVC_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .spawn()
         .context("starting dvc-rates-api (run `cargo build --release --workspace --bins`)")?;
     Ok((child, port))

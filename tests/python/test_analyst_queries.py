@@ -111,3 +111,28 @@ def test_the_rollup_sums_plus_the_pending_delta_give_the_expected_rates(server):
         got = sorted((grp, n, d) for grp, (n, d, c) in sums.items() if c > 0)
         key = f"{q['metric']}/{q['group_by']}"
         assert got == expected_figures(expected, key), key
+
+
+def test_the_pending_ids_rows_id_by_id_sum_to_the_pending_delta(server):
+    """How the API keeps the pending ids' share: each id's rows now less
+    what the rollup counts for it, summed, is `pending_delta`'s share; the
+    ids touched since the start of time are every id of the copy."""
+    printed = rates_queries()
+    copy_pending_ids(server, printed)
+    touched = json.loads(server.query(printed["pending_touched"].replace("?", "0")))["data"]
+    copied = {id for [id] in json.loads(server.query("SELECT DISTINCT id FROM pending_ids"))["data"]}
+    assert {t[0] for t in touched} == copied
+    assert all(int(first) <= int(last) and int(n) >= 1 for _, first, last, n in touched)
+    share = {}
+    now = json.loads(server.query(printed["pending_now"]))["data"]
+    counted = json.loads(server.query(printed["pending_counted"]))["data"]
+    assert {r[0] for r in now} <= copied and now, "the pending rows are read id by id"
+    rows = [(r[1:5], r[5], 1) for r in now] + [(r[1:5], r[7], -1) for r in counted if r[0]]
+    for place, measures, sign in rows:
+        sums = share.setdefault(tuple(place), [0] * len(printed["measures"]))
+        share[tuple(place)] = [s + sign * int(m) for s, m in zip(sums, measures)]
+    delta = json.loads(server.query(printed["pending_delta"]))["data"]
+    want = {tuple(r[0:4]): [int(m) for m in r[6]] for r in delta if r[0] and any(int(m) for m in r[6])}
+    assert {k: v for k, v in share.items() if any(v)} == want
+    batches = {(int(r[5]), r[6]) for r in counted if not r[0]}
+    assert batches == {(int(r[4]), r[5]) for r in delta if not r[0]}, "the counted rows see the delta's batch"

@@ -25,8 +25,10 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use clickhouse::Row;
 use dvc_warehouse::{
-    ClickHouseArgs, DROP_PENDING_IDS, Directory, DirectoryRow, GroupBy, MEASURES, METRICS, MetricKind, PENDING_IDS,
-    catalog_query, metric, pending_delta_query, pending_session, when_session_free,
+    CLOCK_SQL, CREATE_PENDING_IDS, ClickHouseArgs, Clock, DROP_PENDING_IDS, Directory, DirectoryRow, GroupBy, MEASURES,
+    METRICS, MetricKind, PENDING_IDS, Progress, ProgressRow, RATES_PROGRESS_SQL, TOUCHED_SQL, catalog_query, metric,
+    pending_counted_query, pending_delta_query, pending_now_query, pending_session, until_session_free,
+    when_session_free,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -37,6 +39,9 @@ use tokio_util::sync::CancellationToken;
 
 mod index766;
 pub mod openapi;
+mod pending;
+
+use crate::pending::{CountedRow, IdRow, PendingId, Reading, Touched, Tracked, seen_batch};
 
 /// Serves the rates of DVC Pulse from ClickHouse.
 #[derive(clap::Parser, Debug, Clone)]
@@ -53,15 +58,20 @@ pub struct Config {
     #[arg(long)]
     pub openapi: bool,
     /// Print the SQL `/v1/rates` runs and exit (JSON: {measures,
-    /// pending_ids, pending_delta, queries: [{metric, group_by, numerator,
-    /// denominator, count, sql, rollup_sql}], index766}; `pending_ids` are
-    /// the statements that copy the pending ids into the session's
-    /// temporary table `pending_ids`, which `pending_delta` and every `sql`
-    /// read (run them first, in the same session); each pair of `?` takes
-    /// the first and last day; `sql` is the exact query in one read,
-    /// `rollup_sql` the rollup's sums an answer adds `pending_delta`'s rows
-    /// to; `index766` the reads of `/v1/index766`, `?fields` the answer's
-    /// columns), for analysts and for measuring the queries elsewhere.
+    /// pending_ids, pending_delta, pending_touched, pending_now,
+    /// pending_counted, queries: [{metric, group_by, numerator, denominator,
+    /// count, sql, rollup_sql}], index766}; `pending_ids` are the
+    /// statements that copy the pending ids into the session's temporary
+    /// table `pending_ids`, which `pending_delta`, `pending_now`,
+    /// `pending_counted` and every `sql` read (run them first, in the same
+    /// session); each pair of `?` takes the first and last day; `sql` is the
+    /// exact query in one read, `rollup_sql` the rollup's sums an answer
+    /// adds the pending ids' share to; `pending_delta` is that share in one
+    /// read, which the API keeps id by id instead: `pending_touched` (the
+    /// ids touched since a second, its `?`), their rows now
+    /// (`pending_now`) and the rollup's (`pending_counted`); `index766` the
+    /// reads of `/v1/index766`, `?fields` the answer's columns), for
+    /// analysts and for measuring the queries elsewhere.
     #[arg(long)]
     pub print_queries: bool,
 }
@@ -112,6 +122,8 @@ struct Api {
     query_timeout: Duration,
     answers: Option<Answers>,
     check: Arc<Mutex<Option<Check>>>,
+    /// The ids pending at the last check, with their rows.
+    tracked: Arc<tokio::sync::Mutex<Tracked>>,
     /// The directory of authorities, read again once a minute: the names
     /// of `authority_code` rows.
     directory: moka::future::Cache<(), Arc<Directory>>,
@@ -139,6 +151,17 @@ struct Batch {
 }
 
 impl Batch {
+    /// The first second whose touches the rollup may not hold at this
+    /// batch (0 before the first).
+    fn pending_since(&self) -> Result<u32, Unavailable> {
+        if self.progress.is_empty() {
+            return Ok(0);
+        }
+        let progress = Progress::parse(self.number, &self.progress)
+            .map_err(|e| Unavailable(format!("the rollup's progress: {e:#}")))?;
+        Ok(progress.pending_since())
+    }
+
     /// The latest of the batches rows report (each group row of a read
     /// reports the batch of the progress rows among its rows, if any).
     fn latest<'a>(seen: impl Iterator<Item = (u64, &'a str)>) -> Batch {
@@ -193,31 +216,17 @@ impl Answers {
     }
 }
 
-/// How many ids the session's copy holds, and the rollup's latest batch
-/// (read after the copy).
-const PENDING_SQL: &str = "SELECT (SELECT count() FROM pending_ids) AS pending, max(batch) AS latest, \
-     argMax(id, batch) AS progress FROM rate_rollup WHERE kind = 'progress' AND published > 0";
-
-#[derive(Row, Deserialize)]
-struct Pending {
-    pending: u64,
-    latest: u64,
-    progress: String,
-}
-
-/// What a pending check found: the rollup's latest batch and, when ids are
-/// pending, which and their share of every figure (`pending_delta_query`),
-/// read at that batch.
+/// What a pending check found: the rollup batch it tracks and, when ids are
+/// pending at it, their share of every figure (their rows now less what the
+/// rollup counts for them, the sum of `pending_now_query` less
+/// `pending_counted_query` over them, kept id by id in [`Tracked`]).
 ///
-/// The ids are read once, before the delta, into the session's
-/// `pending_ids` ([`PENDING_IDS`]), which every place of the delta reads:
-/// reading the pending ids again there could see an id touched in between
-/// in one place and not in another (README.md, "Why every figure is
-/// exact"). The delta may see a later batch than the ids' read; the ids
-/// then include every id pending at that batch (a batch's pending second
-/// only grows), and an id counted by the rollup and listed too is taken out
-/// and put back unchanged. An id touched after the ids' read is counted as
-/// the rollup has it: each id counted once.
+/// Each read of an id's rows takes the ids from the session's
+/// `pending_ids`, written once before the reads, so both sides of an id are
+/// read for the same ids (README.md, "Why every figure is exact"). The
+/// counted rows of every id held are at the tracked batch: they are all
+/// read again, in one read, when it changes. An id touched after a check's
+/// reads is counted as that check read it: each id counted once.
 #[derive(Clone)]
 struct Snapshot {
     batch: Batch,
@@ -229,14 +238,12 @@ type Delta = Arc<Vec<DeltaRow>>;
 
 /// The pending ids' rows now less the rows the rollup counts for them, by
 /// day and grouping columns.
-#[derive(Row, Deserialize, Debug)]
+#[derive(Debug)]
 struct DeltaRow {
     d: String,
     authority_code: String,
     agency_code: String,
     procedure_code: String,
-    batch: u64,
-    progress: String,
     /// In `MEASURES` order.
     measures: Vec<i64>,
 }
@@ -358,6 +365,9 @@ pub fn queries() -> serde_json::Value {
         "measures": MEASURES,
         "pending_ids": PENDING_IDS,
         "pending_delta": pending_delta_query(),
+        "pending_touched": TOUCHED_SQL,
+        "pending_now": pending_now_query(),
+        "pending_counted": pending_counted_query(),
         "queries": queries,
         "index766": {
             "counts": store::COUNTS,
@@ -385,6 +395,7 @@ pub fn router(clickhouse: clickhouse::Client, limits: &Limits) -> Router {
         query_timeout: Duration::from_millis(limits.query_timeout_ms),
         answers: Answers::new(limits.answer_cache_mb),
         check: Arc::default(),
+        tracked: Arc::default(),
         directory: directory_cache(),
     };
     Router::new()
@@ -571,10 +582,16 @@ impl Api {
     where
         F: AsyncFn(clickhouse::query::Query) -> clickhouse::error::Result<T>,
     {
-        let _slot = self.slot().await?;
         let limit = self.query_timeout.as_secs().max(1).to_string();
         let query = query.with_setting("max_execution_time", limit);
-        match tokio::time::timeout(self.query_timeout, when_session_free(&query, run)).await {
+        self.limited(when_session_free(&query, run)).await
+    }
+
+    /// `work` (ClickHouse statements) within a query slot and the query
+    /// timeout.
+    async fn limited<T>(&self, work: impl Future<Output = clickhouse::error::Result<T>>) -> Result<T, Unavailable> {
+        let _slot = self.slot().await?;
+        match tokio::time::timeout(self.query_timeout, work).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "rates query failed");
@@ -614,37 +631,129 @@ impl Api {
     }
 
     /// Whether anything is pending and, if so, the pending ids' share of
-    /// every figure.
+    /// every figure: the ids tracked since the last check, updated with the
+    /// touches since (pending.rs). When a batch lands during the reads, the
+    /// rollup's rows of every id held are read again at it.
     async fn check(&self) -> Result<Snapshot, Unavailable> {
-        self.with_pending_ids(async |session| {
-            let now: Pending = self.bounded(session.query(PENDING_SQL), async |q| q.fetch_one().await).await?;
-            if now.pending == 0 {
-                return Ok(Snapshot { batch: Batch { number: now.latest, progress: now.progress }, delta: None });
+        let mut tracked = self.tracked.lock().await;
+        for _ in 0..ATTEMPTS {
+            let clock: Clock = self.bounded(self.clickhouse.query(CLOCK_SQL), async |q| q.fetch_one().await).await?;
+            let latest: Option<ProgressRow> =
+                self.bounded(self.clickhouse.query(RATES_PROGRESS_SQL), async |q| q.fetch_optional().await).await?;
+            let batch = latest.map(|row| Batch { number: row.batch, progress: row.progress }).unwrap_or_default();
+            let reading = tracked.reading(batch.clone(), batch.pending_since()?, clock.reading_end());
+            let query = self.clickhouse.query(TOUCHED_SQL).bind(reading.from);
+            let touched: Vec<Touched> = self.bounded(query, async |q| q.fetch_all().await).await?;
+            let now_ids = tracked.now_ids(&reading, &touched);
+            if now_ids.is_empty() && !reading.recount {
+                tracked.apply(reading, touched, Vec::new(), Vec::new());
+                return Ok(tracked.snapshot());
             }
-            let query = session.query(&pending_delta_query());
-            let rows: Vec<DeltaRow> = self.bounded(query, async |q| q.fetch_all().await).await?;
-            if let Some(row) = rows.iter().find(|r| r.measures.len() != MEASURES.len()) {
+            let held: Vec<&str> = tracked.held_ids().collect();
+            let (now, counted, recounted) = self.read_ids(&now_ids, &held, &reading).await?;
+            let seen = seen_batch(&counted);
+            let reading = if seen == reading.batch {
+                Reading { recount: recounted, ..reading }
+            } else {
+                tracing::debug!(
+                    checked = batch.number,
+                    seen = seen.number,
+                    "a rollup batch landed during the pending check"
+                );
+                let since = seen.pending_since()?;
+                match Tracked::landed(reading, seen, since) {
+                    Some(reading) => reading,
+                    None => continue,
+                }
+            };
+            tracing::debug!(
+                touched = touched.len(),
+                read = now.len(),
+                counted = counted.len(),
+                recounted = reading.recount,
+                from = reading.from,
+                to = reading.to,
+                "pending check"
+            );
+            tracked.apply(reading, touched, now, counted);
+            return Ok(tracked.snapshot());
+        }
+        Err(Unavailable("the rollup started afresh during the pending check; retry".to_owned()))
+    }
+
+    /// In a session of its own whose `pending_ids` holds the ids: the rows
+    /// now of `now_ids`, and what the rollup counts for them and, when
+    /// `reading` recounts, for every id `held`. When the rollup's rows were
+    /// read at a batch other than `reading`'s, they are read again for every
+    /// id held, in one read; whether they were is the third value.
+    async fn read_ids(
+        &self,
+        now_ids: &[&str],
+        held: &[&str],
+        reading: &Reading,
+    ) -> Result<(Vec<IdRow>, Vec<CountedRow>, bool), Unavailable> {
+        self.in_session(&[CREATE_PENDING_IDS], async |session| {
+            self.insert_ids(session, now_ids).await?;
+            let now: Vec<IdRow> = if now_ids.is_empty() {
+                Vec::new()
+            } else {
+                self.bounded(session.query(&pending_now_query()), async |q| q.fetch_all().await).await?
+            };
+            let others = || {
+                let read: std::collections::HashSet<&str> = now_ids.iter().copied().collect();
+                held.iter().copied().filter(|id| !read.contains(id)).collect::<Vec<&str>>()
+            };
+            let mut recounted = reading.recount;
+            if recounted {
+                self.insert_ids(session, &others()).await?;
+            }
+            let counted_query = pending_counted_query();
+            let mut counted: Vec<CountedRow> =
+                self.bounded(session.query(&counted_query), async |q| q.fetch_all().await).await?;
+            if seen_batch(&counted) != reading.batch && !recounted {
+                self.insert_ids(session, &others()).await?;
+                counted = self.bounded(session.query(&counted_query), async |q| q.fetch_all().await).await?;
+                recounted = true;
+            }
+            let measures = now.iter().map(|r| r.measures.len()).chain(counted.iter().map(|r| r.measures.len()));
+            if let Some(n) = measures.into_iter().find(|n| *n != MEASURES.len()) {
                 return Err(Unavailable(format!(
-                    "the pending rows have {} measures, not {}: is the database migrated?",
-                    row.measures.len(),
+                    "the pending rows have {n} measures, not {}: is the database migrated?",
                     MEASURES.len()
                 )));
             }
-            let batch = Batch::latest(rows.iter().map(|r| (r.batch, r.progress.as_str())));
-            Ok(Snapshot { batch, delta: Some(Arc::new(rows)) })
+            Ok((now, counted, recounted))
         })
         .await
     }
 
-    /// `read` in a ClickHouse session of its own whose `pending_ids` holds
-    /// the pending ids, read once ([`PENDING_IDS`]); the copy is dropped
-    /// after (or, when that fails, goes with the session).
-    async fn with_pending_ids<T>(
+    /// Writes `ids` into the session's `pending_ids`, within a query slot
+    /// and the query timeout.
+    async fn insert_ids(&self, session: &clickhouse::Client, ids: &[&str]) -> Result<(), Unavailable> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.limited(until_session_free(|| async move {
+            let mut insert = session.insert::<PendingId<'_>>("pending_ids").await?;
+            for &id in ids {
+                insert.write(&PendingId { id }).await?;
+            }
+            insert.end().await
+        }))
+        .await
+    }
+
+    /// `read` in a ClickHouse session of its own, after `setup` (which
+    /// makes the session's `pending_ids`: [`PENDING_IDS`] copies the
+    /// pending ids into it, [`CREATE_PENDING_IDS`] leaves it empty); the
+    /// copy is dropped after (or, when that fails, goes with the session).
+    async fn in_session<T>(
         &self,
+        setup: &[&str],
         read: impl AsyncFnOnce(&clickhouse::Client) -> Result<T, Unavailable>,
     ) -> Result<T, Unavailable> {
         let session = pending_session(&self.clickhouse);
-        for sql in PENDING_IDS {
+        for sql in setup {
             self.bounded(session.query(sql), async |q| q.execute().await).await?;
         }
         let answer = read(&session).await;
@@ -738,7 +847,7 @@ impl Api {
     async fn exact(&self, endpoint: Endpoint, request: &RatesRequest) -> Result<Vec<Figure>, Unavailable> {
         let (metric, group) = (request.metric, request.group);
         let (from, to) = (request.from.to_string(), request.to.to_string());
-        self.with_pending_ids(async |session| {
+        self.in_session(&PENDING_IDS, async |session| {
             Ok(match endpoint {
                 Endpoint::Rates => {
                     let query = catalog_query(session, &metric.query(group), &from, &to);
@@ -953,6 +1062,7 @@ mod tests {
             query_timeout: Duration::from_secs(1),
             answers: None,
             check: Arc::default(),
+            tracked: Arc::default(),
             directory: directory_cache(),
         }
     }
@@ -1024,8 +1134,6 @@ mod tests {
             authority_code: authority.into(),
             agency_code: agency.into(),
             procedure_code: "P".into(),
-            batch: 0,
-            progress: String::new(),
             measures,
         }
     }

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{Held, Plan, settle};
 use crate::rows::measured;
-use crate::window::{self, Progress, ProgressRow};
+use dvc_warehouse::{Progress, ProgressRow, read_progress};
+
+use crate::window;
 use crate::{Step, insert_all};
 
 /// One value per measure of `index766_rollup`, in its column order.
@@ -128,7 +130,7 @@ fn held_sql() -> String {
 
 /// The index's latest progress written, if any.
 pub async fn progress(db: &clickhouse::Client) -> Result<Option<Progress>> {
-    window::read_progress(db, "SELECT batch, progress FROM index766_progress ORDER BY batch DESC LIMIT 1")
+    read_progress(db, "SELECT batch, progress FROM index766_progress ORDER BY batch DESC LIMIT 1")
         .await
         .context("reading the index's progress")
 }

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::plan::plan;
 use crate::rows::{Facts, Published, RollupRow, RowKind};
 use crate::telemetry::Telemetry;
-pub use crate::window::Progress;
+pub use dvc_warehouse::Progress;
 
 /// Keeps the rate and index rollups of one DVC Pulse database up to date.
 #[derive(clap::Parser, Debug, Clone)]
@@ -96,7 +96,7 @@ impl Track {
     /// Its latest progress, if any.
     pub async fn progress(self, db: &clickhouse::Client) -> Result<Option<Progress>> {
         match self {
-            Track::Rates => progress(db).await,
+            Track::Rates => dvc_warehouse::rates_progress(db).await,
             Track::Index => index::progress(db).await,
         }
     }
@@ -134,22 +134,11 @@ impl Step {
     }
 }
 
-/// The rates' latest progress written, if any.
-pub async fn progress(db: &clickhouse::Client) -> Result<Option<Progress>> {
-    window::read_progress(
-        db,
-        "SELECT batch, id AS progress FROM rate_rollup WHERE kind = 'progress' AND published > 0 \
-         ORDER BY batch DESC LIMIT 1",
-    )
-    .await
-    .context("reading the rollup's progress")
-}
-
 /// One batch of the rates: the next chunk of touches of the current window
 /// (a new window when the last one is done), their rows rewritten where
 /// they changed, and the progress, in one insert.
 pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
-    let last = progress(db).await?;
+    let last = dvc_warehouse::rates_progress(db).await?;
     let batch = last.as_ref().map_or(1, |p| p.batch + 1);
     let Some(chunk) = window::next_chunk(db, last.as_ref(), batch_size, false).await? else {
         return Ok(Step::CaughtUp { progress: last });
@@ -169,9 +158,9 @@ pub async fn step(db: &clickhouse::Client, batch_size: u64) -> Result<Step> {
     let planned = plan(batch, &chunk.touched, published, facts);
     let mut rows = planned.rows;
     let progress = chunk.progress(batch, last.as_ref());
-    rows.push(progress.row(1));
+    rows.push(progress_row(&progress, 1));
     if let Some(previous) = &last {
-        rows.push(previous.row(-1));
+        rows.push(progress_row(previous, -1));
     }
     let written = rows.len() as u64;
     insert_all(db, "rate_rollup", rows).await?;
@@ -315,11 +304,10 @@ pub async fn run(config: Config, telemetry: Telemetry, stop: CancellationToken) 
     Ok(())
 }
 
-impl Progress {
-    /// Its row in `rate_rollup` (`published` +1 to write it, -1 to cancel it).
-    fn row(&self, published: i64) -> RollupRow {
-        RollupRow::new(RowKind::Progress, self.to_json(), self.batch, &rows::Place::default(), published, &[0; 18])
-    }
+/// `progress`'s row in `rate_rollup` (`published` +1 to write it, -1 to
+/// cancel it).
+fn progress_row(progress: &Progress, published: i64) -> RollupRow {
+    RollupRow::new(RowKind::Progress, progress.to_json(), progress.batch, &rows::Place::default(), published, &[0; 18])
 }
 
 #[cfg(test)]

@@ -9,87 +9,15 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use clickhouse::Row;
-use dvc_warehouse::MEASURES;
-use serde::{Deserialize, Serialize};
+use dvc_warehouse::{MEASURES, Progress, window_end};
+use serde::Deserialize;
 
 use crate::rows::Entity;
-
-/// A batch's progress, stored as the `id` of its `progress` row: the ids
-/// touched in `[from, to)` (Unix seconds) are read up to `cursor` (an id),
-/// or all of them when `cursor` is `None`. `pending` is where the daily
-/// views start counting touched ids from their states: the previous batch's
-/// [`Progress::pending_since`], one batch behind, so a query that reads the
-/// rollup before a batch and this row after it still counts every id that
-/// batch changed from its states.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
-    #[serde(skip)]
-    pub batch: u64,
-    pub from: u32,
-    pub to: u32,
-    pub cursor: Option<String>,
-    pub pending: u32,
-}
-
-impl Progress {
-    pub fn parse(batch: u64, json: &str) -> Result<Progress> {
-        let p: Progress = serde_json::from_str(json).with_context(|| format!("progress row {batch}: {json:?}"))?;
-        Ok(Progress { batch, ..p })
-    }
-
-    /// `{"from":…,"to":…,"cursor":…,"pending":…}`; the `rollup_pending`
-    /// view reads `pending` with `visitParamExtractUInt`.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a progress serialises")
-    }
-
-    /// The first second whose touches may not be in the rollup yet.
-    pub fn pending_since(&self) -> u32 {
-        if self.cursor.is_some() { self.from } else { self.to }
-    }
-}
-
-/// A progress as stored: `index766_progress`'s row, and what a read of
-/// `rate_rollup`'s latest progress row gives (`id AS progress`).
-#[derive(Row, Serialize, Deserialize)]
-pub struct ProgressRow {
-    pub batch: u64,
-    pub progress: String,
-}
-
-/// The progress `sql` reads (one [`ProgressRow`] at most).
-pub async fn read_progress(db: &clickhouse::Client, sql: &str) -> Result<Option<Progress>> {
-    let row = db.query(sql).fetch_optional::<ProgressRow>().await?;
-    row.map(|r| Progress::parse(r.batch, &r.progress)).transpose()
-}
-
-/// The database's clock and the start of its oldest running insert.
-#[derive(Row, Deserialize)]
-struct Clock {
-    now: u32,
-    running: u64,
-    oldest: u32,
-}
 
 #[derive(Row, Deserialize)]
 struct Touch {
     entity: u8,
     id: String,
-}
-
-/// Where the next window may end: now, or the start of the oldest insert
-/// still running (its touches carry its start time or later).
-async fn window_end(db: &clickhouse::Client) -> Result<u32> {
-    let clock = db
-        .query(
-            "SELECT toUInt32(now()) AS now, count() AS running, \
-             toUInt32(min(toUInt32(now()) - toUInt32(ceil(elapsed)))) AS oldest \
-             FROM system.processes WHERE upper(query) LIKE 'INSERT%'",
-        )
-        .fetch_one::<Clock>()
-        .await
-        .context("reading the server's clock and running inserts")?;
-    Ok(if clock.running > 0 { clock.now.min(clock.oldest) } else { clock.now })
 }
 
 /// The touches one batch reads, their ids in `rollup_chunk`.
@@ -242,16 +170,6 @@ pub fn facts_sql() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn progress_round_trips() {
-        let p = Progress { batch: 7, from: 10, to: 20, cursor: Some("p\"1".into()), pending: 5 };
-        let json = p.to_json();
-        assert!(json.ends_with(",\"pending\":5}"), "{json}");
-        assert_eq!(Progress::parse(7, &json).unwrap(), p);
-        assert_eq!(p.pending_since(), 10);
-        assert_eq!(Progress { cursor: None, ..p }.pending_since(), 20);
-    }
 
     #[test]
     fn every_question_mark_has_its_parameter() {

@@ -68,8 +68,17 @@ const SESSION_RELEASE: Duration = Duration::from_millis(5);
 /// session held by the statement before ([`session_busy`]); every statement
 /// of a session (`session_id`) goes through it. The caller bounds the time.
 pub async fn when_session_free<T>(query: &Query, run: impl AsyncFn(Query) -> Result<T, Error>) -> Result<T, Error> {
+    until_session_free(|| run(query.clone())).await
+}
+
+/// `run()` ([`when_session_free`] for a statement that is not a
+/// [`Query`]: an insert of a session), run again for as long as it finds
+/// its session held.
+pub async fn until_session_free<T, F: Future<Output = Result<T, Error>>>(
+    mut run: impl FnMut() -> F,
+) -> Result<T, Error> {
     loop {
-        match run(query.clone()).await {
+        match run().await {
             Err(e) if session_busy(&e) => tokio::time::sleep(SESSION_RELEASE).await,
             answer => return answer,
         }

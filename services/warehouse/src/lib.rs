@@ -11,6 +11,7 @@ mod directory;
 mod errors;
 mod metrics;
 mod migrate;
+mod progress;
 pub mod reference;
 pub mod runtime;
 
@@ -18,9 +19,12 @@ pub use calendar::{Calendar, CalendarDay, DayKind, FIRST_DAY, Holiday};
 pub use cluster::{Cluster, Placement, placement};
 pub use config::{ClickHouseArgs, flag_defaults};
 pub use directory::{Directory, DirectoryRow, Unit, in_being};
-pub use errors::{Retry, classify, when_session_free};
+pub use errors::{Retry, classify, until_session_free, when_session_free};
 pub use metrics::{
-    DROP_PENDING_IDS, GroupBy, MEASURES, METRICS, Metric, MetricKind, PENDING_IDS, Source, catalog_query, metric,
-    pending_delta_query, pending_session,
+    CREATE_PENDING_IDS, DROP_PENDING_IDS, GroupBy, MEASURES, METRICS, Metric, MetricKind, PENDING_IDS, Source,
+    TOUCHED_SQL, catalog_query, metric, pending_counted_query, pending_delta_query, pending_now_query, pending_session,
 };
 pub use migrate::{Migration, ServerVersion, migrate, migrate_cluster, migrate_to, migrate_with, migrations};
+pub use progress::{
+    CLOCK_SQL, Clock, Progress, ProgressRow, RATES_PROGRESS_SQL, rates_progress, read_progress, window_end,
+};

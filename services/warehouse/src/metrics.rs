@@ -283,11 +283,13 @@ impl GroupBy {
 /// ids on 18.16). Run in a session ([`pending_session`]) before the query
 /// that reads them; a user with `readonly = 2` may.
 pub const PENDING_IDS: [&str; 2] = [
-    "CREATE TEMPORARY TABLE pending_ids (id String) ENGINE = Memory",
+    CREATE_PENDING_IDS,
     "INSERT INTO pending_ids SELECT id FROM touches WHERE touched_at >= (SELECT toDateTime(ifNull(max(\
      if(visitParamExtractRaw(id, 'cursor') = 'null', visitParamExtractUInt(id, 'to'), visitParamExtractUInt(id, 'from'))\
      ), 0), 'UTC') FROM rate_rollup WHERE kind = 'progress' AND published > 0)",
 ];
+/// Makes the session's `pending_ids`.
+pub const CREATE_PENDING_IDS: &str = "CREATE TEMPORARY TABLE pending_ids (id String) ENGINE = Memory";
 /// Frees the session's copy of the pending ids (also gone when the session
 /// ends).
 pub const DROP_PENDING_IDS: &str = "DROP TEMPORARY TABLE pending_ids";
@@ -380,6 +382,43 @@ pub fn pending_delta_query() -> String {
         sums = sums.join(", "),
         taken_out = taken_out.join(", "),
         now = now.join(", "),
+    )
+}
+
+/// The ids touched at or after a second, each with its first and last
+/// touch since and how many: (id String, first UInt32, last UInt32,
+/// touches UInt64); binds the second (Unix seconds).
+pub const TOUCHED_SQL: &str = "SELECT id, toUInt32(min(touched_at)) AS first, toUInt32(max(touched_at)) AS last, \
+     count() AS touches FROM touches WHERE touched_at >= toDateTime(?) GROUP BY id";
+
+/// The rows of the ids in the session's `pending_ids` now, id by id: (id
+/// String; d String; the three grouping columns; measures Array(Int64) in
+/// [`MEASURES`] order). With [`pending_counted_query`] over the same ids,
+/// what [`pending_delta_query`] sums, for a reader that keeps each id's
+/// share and reads an id again only when it is touched again.
+pub fn pending_now_query() -> String {
+    let now: Vec<String> = MEASURES.iter().map(|m| format!("toInt64({m})")).collect();
+    format!(
+        "SELECT id, toString(day) AS d, authority_code, agency_code, procedure_code, [{now}] AS measures \
+         FROM {pending_rows}",
+        now = now.join(", "),
+        pending_rows = pending_rows(),
+    )
+}
+
+/// What the rollup counts for the ids in the session's `pending_ids`, id
+/// by id, with the rollup batch the read saw: (id String, empty for the
+/// group of the progress rows; d String; the three grouping columns; batch
+/// UInt64; progress String; measures Array(Int64) in [`MEASURES`] order).
+pub fn pending_counted_query() -> String {
+    let sums: Vec<String> = MEASURES.iter().map(|m| format!("sum({m})")).collect();
+    format!(
+        "SELECT holder AS id, d, authority_code, agency_code, procedure_code, {SEEN_BATCH}, [{sums}] AS measures \
+         FROM (SELECT if(kind = 'progress', '', id) AS holder, {DAY} AS d, authority_code, agency_code, \
+         procedure_code, {SEEN}, {measures} FROM rate_rollup WHERE ({PENDING_ROWS}) OR kind = 'progress') \
+         GROUP BY holder, d, authority_code, agency_code, procedure_code",
+        sums = sums.join(", "),
+        measures = MEASURES.join(", "),
     )
 }
 
