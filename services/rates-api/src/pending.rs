@@ -1,12 +1,13 @@
 //! What the rollup has not counted yet, followed from one pending check to
 //! the next. Each pending id's rows now and the rows the rollup counts for
-//! it are read once, when the id is touched; the counted rows are read
-//! again when a rollup batch lands (it may have counted the id since), and
-//! an id leaves once the rollup's pending second passes its last touch. A
-//! check therefore reads the touches since the one before it, not every
-//! pending id: under 10 k events a second, a few hundred ids instead of
-//! tens of thousands (schemas/clickhouse/README.md, "Why every figure is
-//! exact").
+//! it are read when the id is touched (and once more when the reading's end
+//! passes the touch, its insert then over); the counted rows are read again
+//! when a rollup batch lands (it may have counted the id since), and an id
+//! leaves once the rollup's pending second passes its last touch. A check
+//! therefore reads the touches since the one before it, not every pending
+//! id: under 10 k events a second, hundreds to a few thousand ids instead
+//! of tens of thousands (schemas/clickhouse/README.md, "The pending
+//! check").
 //!
 //! Pure: the rates API does the reads ([`Tracked::reading`] says which) and
 //! hands their rows to [`Tracked::apply`].
@@ -22,7 +23,7 @@ use crate::{Batch, DeltaRow, Snapshot};
 
 /// An id touched since the second a check reads from (`TOUCHED_SQL`), with
 /// its first and last touch there (Unix seconds) and how many.
-#[derive(Row, Deserialize, Debug, Clone)]
+#[derive(Row, Deserialize, Debug)]
 pub(crate) struct Touched {
     pub id: String,
     pub first: u32,
@@ -38,7 +39,7 @@ pub(crate) struct PendingId<'a> {
 
 /// One of an id's rows now (`pending_now_query`), by day and grouping
 /// columns, its measures in `MEASURES` order.
-#[derive(Row, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Row, Deserialize, Debug, Clone)]
 pub(crate) struct IdRow {
     pub id: String,
     pub d: String,
@@ -51,7 +52,7 @@ pub(crate) struct IdRow {
 /// One of the rows the rollup counts for an id (`pending_counted_query`),
 /// with the batch the read saw; the group of the progress rows has an empty
 /// id and carries only the batch.
-#[derive(Row, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Row, Deserialize, Debug)]
 pub(crate) struct CountedRow {
     pub id: String,
     pub d: String,
@@ -78,7 +79,7 @@ pub(crate) fn seen_batch(counted: &[CountedRow]) -> Batch {
 /// A pending id: its last touch seen (and, in the tail, its first touch
 /// since the second read from and how many, when its rows were read), its
 /// rows now and what the rollup counts for it at the tracked batch.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Entry {
     first: u32,
     last: u32,
@@ -88,16 +89,16 @@ struct Entry {
 }
 
 /// What one check reads, decided by [`Tracked::reading`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct Reading {
     /// The rollup's latest batch, and its pending second (the first second
     /// whose touches it may not hold).
     pub batch: Batch,
     pub pending_since: u32,
     /// The touches from `from` on are read; the ids touched before `to`
-    /// are tracked from then on, the others (the tail: touches that an
-    /// insert still running may yet join) read again at every check until
-    /// `to` passes them.
+    /// are tracked from then on (their rows read now, their inserts over),
+    /// the others (the tail: an insert still running may be writing them)
+    /// read when new or touched again, until `to` passes them.
     pub from: u32,
     pub to: u32,
     /// Whether the batch changed, so the counted rows of every id still
