@@ -78,7 +78,7 @@ impl Run {
                 "--listen=127.0.0.1:0".to_owned(),
             ])
             .args(self.topic_args())
-            .env("RUST_LOG", std::env::var("DVC_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("RUST_LOG", service_log())
             .spawn()
             .context("starting dvc-ingest (run `cargo build --release --workspace --bins`)")
     }
@@ -93,7 +93,7 @@ impl Run {
                 format!("--clickhouse-url={}", self.clickhouse.url),
                 format!("--clickhouse-database={}", self.clickhouse.database),
             ])
-            .env("RUST_LOG", std::env::var("DVC_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("RUST_LOG", service_log())
             .spawn()
             .context("starting dvc-rollup (run `cargo build --release --workspace --bins`)")
     }
@@ -131,10 +131,16 @@ pub fn spawn_rates_api(bin_dir: &Path, clickhouse: &ClickHouseArgs, extra: &[&st
             format!("--clickhouse-database={}", clickhouse.database),
         ])
         .args(extra)
-        .env("RUST_LOG", std::env::var("DVC_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+        .env("RUST_LOG", service_log())
         .spawn()
         .context("starting dvc-rates-api (run `cargo build --release --workspace --bins`)")?;
     Ok((child, port))
+}
+
+/// The `RUST_LOG` of the services a benchmark starts: `DVC_BENCH_LOG`, or
+/// `warn`.
+fn service_log() -> String {
+    std::env::var("DVC_BENCH_LOG").unwrap_or_else(|_| "warn".into())
 }
 
 /// A loopback port free at the time of asking.

@@ -180,14 +180,13 @@ impl Tracked {
         let mut tail = HashMap::new();
         let mut read = HashSet::new();
         for t in touched {
-            let fresh = self.read_now(&reading, &t);
             let rows = now_by_id.remove(&t.id).unwrap_or_default();
             if t.first < reading.to {
                 let entry = self.ids.entry(t.id.clone()).or_default();
                 entry.last = entry.last.max(t.last);
                 entry.now = rows;
                 read.insert(t.id);
-            } else if fresh {
+            } else if self.read_now(&reading, &t) {
                 let entry =
                     Entry { first: t.first, last: t.last, touches: t.touches, now: rows, counted: counted(&t.id) };
                 tail.insert(t.id.clone(), entry);

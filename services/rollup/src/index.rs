@@ -13,14 +13,12 @@
 
 use anyhow::{Context, Result};
 use clickhouse::Row;
+use dvc_warehouse::{Progress, ProgressRow, read_progress};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Held, Plan, settle};
 use crate::rows::measured;
-use dvc_warehouse::{Progress, ProgressRow, read_progress};
-
-use crate::window;
-use crate::{Step, insert_all};
+use crate::{Step, insert_all, window};
 
 /// One value per measure of `index766_rollup`, in its column order.
 pub type IndexMeasures = [i64; 18];
